@@ -1,0 +1,491 @@
+"""One frozen configuration for every part of the library, plus presets.
+
+Every field has a docstring (shown by ``efficientzero train --help``) and can be overridden on
+the command line (``--num-simulations 25`` or ``--num_simulations 25``). Presets are plain
+functions returning a ``Config``; derived values are properties computed in one place, and
+``validate`` rejects out-of-range or contradictory values with a message that names the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range, contradictory or unknown."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """EfficientZero configuration (flat; field names follow the paper and the reference code)."""
+
+    # ----------------------------------------------------------------------------- run
+    preset: str = "cartpole"
+    """Name of the preset this config was built from (recorded in config.json; reports group by it)."""
+    env_id: str = "CartPole-v1"
+    """Gymnasium environment id (vector presets) or Atari game name / ALE id (atari100k preset)."""
+    seed: int = 0
+    """Seed for environments, networks, search and replay sampling."""
+    device: str = "auto"
+    """Torch device for networks and search: "auto" (CUDA when available), "cpu", "cuda", "cuda:N"."""
+    runtime: Literal["local", "ray"] = "local"
+    """Run everything in one process ("local", the default) or as Ray actors ("ray")."""
+
+    # ----------------------------------------------------------------------------- environment
+    num_envs: int = 8
+    """Environments stepped together by one self-play actor (one batched search per step)."""
+    frame_stack: int = 1
+    """Observations stacked as network input (4 for Atari; stacks are rebuilt from single frames)."""
+    max_episode_steps: int | None = None
+    """Training episodes are truncated after this many agent steps (None: the environment's own limit)."""
+    eval_max_episode_steps: int | None = None
+    """Evaluation episodes are truncated after this many agent steps (None: the environment's own limit)."""
+    clip_rewards: bool = False
+    """Store sign(reward) for training (Atari); evaluation always reports the unclipped score."""
+    eval_episodes: int = 16
+    """Episodes per evaluation (run in parallel, argmax of visits, no root noise)."""
+    repeat_action_probability: float = 0.0
+    """Atari only: sticky-action probability (the 100k protocol uses 0)."""
+    frame_skip: int = 4
+    """Atari only: emulator frames per agent step (max-pool of the last two, rewards summed)."""
+    obs_size: int = 96
+    """Atari only: observations are resized to obs_size x obs_size."""
+    gray_scale: bool = False
+    """Atari only: grayscale instead of RGB frames."""
+    noop_max: int = 30
+    """Atari only: up to this many random no-ops after reset."""
+    episode_life: bool = True
+    """Atari only: a lost life ends the training episode (never in evaluation)."""
+
+    # ----------------------------------------------------------------------------- networks
+    network: Literal["auto", "mlp", "resnet"] = "auto"
+    """Network family: "mlp" for vector observations, "resnet" for images, "auto" picks by observation rank."""
+    latent_dim: int = 64
+    """MLP networks: size of the latent state."""
+    hidden_size: int = 128
+    """MLP networks: width of hidden layers."""
+    num_channels: int = 64
+    """ResNet networks: channels of the 6x6 latent."""
+    num_blocks: int = 1
+    """ResNet networks: residual blocks in the dynamics and prediction trunks."""
+    reduced_channels: int = 16
+    """ResNet networks: channels of the 1x1 convolutions before the value, policy and value-prefix heads."""
+    head_hidden_size: int = 32
+    """Hidden width of the value, policy and value-prefix MLP heads."""
+    lstm_hidden_size: int = 512
+    """Hidden size of the value-prefix LSTM."""
+    projection_dim: int = 1024
+    """Consistency projector: hidden and output width."""
+    projection_head_dim: int = 512
+    """Consistency prediction head: hidden width (output is projection_dim)."""
+    support_size: int = 300
+    """Scalars are categorical over the integers [-support_size, support_size] after the h transform."""
+    scale_latent: bool = False
+    """Min-max scale each latent state to [0, 1] (MuZero); the EfficientZero reference does not."""
+
+    # ----------------------------------------------------------------------------- search
+    num_simulations: int = 50
+    """Simulations per search."""
+    discount: float = 0.997**4
+    """Discount per agent step (0.997 per frame with frame skip 4 in Atari)."""
+    pb_c_base: float = 19652.0
+    """pUCT exploration: c(N) = log((N + pb_c_base + 1) / pb_c_base) + pb_c_init."""
+    pb_c_init: float = 1.25
+    """pUCT exploration constant."""
+    dirichlet_alpha: float = 0.3
+    """Dirichlet concentration of the root exploration noise."""
+    root_exploration_fraction: float = 0.25
+    """Share of the root prior replaced by Dirichlet noise in self-play (0 disables noise)."""
+    reanalyze_root_noise: bool = True
+    """Also add root noise in reanalysis searches (as the reference code does)."""
+    lstm_horizon_len: int = 5
+    """Value-prefix horizon: the LSTM state is reset every this many steps of depth (search and training)."""
+    temperatures: tuple[float, ...] = (1.0, 0.5, 0.25)
+    """Visit-count temperatures for acting, one per training phase."""
+    temperature_milestones: tuple[float, ...] = (0.5, 0.75)
+    """Fractions of total_updates at which acting moves to the next temperature."""
+
+    # ----------------------------------------------------------------------------- EfficientZero changes
+    use_consistency: bool = True
+    """Temporal consistency loss (SimSiam-style); off drops the loss and the projector's use."""
+    use_value_prefix: bool = True
+    """Predict value prefixes with an LSTM; off predicts per-step rewards as in MuZero."""
+    use_off_policy_correction: bool = True
+    """Shrink the value-target horizon with data age; off uses a fixed td_steps horizon."""
+    value_target: Literal["predicted", "root"] = "predicted"
+    """Bootstrap value: the target network's predicted value (reference default) or a fresh search's root value (paper)."""
+    off_policy_tau: float = 0.3
+    """The horizon loses one step per off_policy_tau * total_env_steps transitions of data age (paper's tau)."""
+
+    # ----------------------------------------------------------------------------- targets and losses
+    unroll_steps: int = 5
+    """Dynamics unroll length K in training."""
+    td_steps: int = 5
+    """Maximum n-step horizon of value targets."""
+    reanalyze_ratio: float = 0.99
+    """Share of sampled positions whose policy target comes from a fresh search with the target network."""
+    value_prefix_coef: float = 1.0
+    """Weight of the value-prefix (or reward) loss."""
+    value_coef: float = 0.25
+    """Weight of the value loss."""
+    policy_coef: float = 1.0
+    """Weight of the policy loss."""
+    consistency_coef: float = 2.0
+    """Weight of the temporal consistency loss."""
+    augment: bool = False
+    """Image observations: random shift and intensity augmentation on online and target observations."""
+
+    # ----------------------------------------------------------------------------- optimisation
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    """Optimizer (SGD with momentum in the paper)."""
+    lr: float = 0.2
+    """Peak learning rate."""
+    lr_warmup_fraction: float = 0.01
+    """Linear warm-up over this fraction of total_updates."""
+    lr_decay_updates: int = 100_000
+    """Multiply the learning rate by lr_decay_rate after this many updates."""
+    lr_decay_rate: float = 0.1
+    """Step decay factor of the learning rate."""
+    momentum: float = 0.9
+    """SGD momentum."""
+    weight_decay: float = 1e-4
+    """L2 weight decay."""
+    max_grad_norm: float = 5.0
+    """Gradient-norm clipping threshold."""
+    batch_size: int = 256
+    """Positions per update."""
+    mixed_precision: bool = False
+    """CUDA only: bf16 autocast in the learner and in inference."""
+
+    # ----------------------------------------------------------------------------- schedule
+    total_env_steps: int = 100_000
+    """Agent steps of experience to collect."""
+    total_updates: int = 120_000
+    """Learner updates in total (the rest run without new data once total_env_steps is reached)."""
+    start_transitions: int = 2000
+    """Transitions collected with uniform random actions before learning starts."""
+    updates_per_env_step: float = 1.0
+    """Learner updates per collected agent step while collecting (self-play waits when ahead)."""
+    target_update_interval: int = 200
+    """Updates between target-network refreshes (reanalysis and bootstrap values)."""
+    selfplay_update_interval: int = 100
+    """Updates between refreshes of the self-play weights."""
+
+    # ----------------------------------------------------------------------------- replay
+    replay_capacity: int = 1_000_000
+    """Transitions kept in replay (oldest blocks evicted beyond it)."""
+    block_length: int = 400
+    """Trajectories are cut into blocks of this many steps (padded with the next block's first steps)."""
+    use_priority: bool = True
+    """Prioritized replay (False: uniform sampling, unit importance weights)."""
+    priority_alpha: float = 0.6
+    """Priority exponent."""
+    priority_beta: float = 0.4
+    """Initial importance-sampling exponent, annealed linearly to 1 over total_updates."""
+
+    # ----------------------------------------------------------------------------- logging and checkpoints
+    eval_interval: int = 10_000
+    """Agent steps between evaluations (0 disables periodic evaluation; one always runs at the end)."""
+    checkpoint_interval: int = 5_000
+    """Updates between checkpoints (one is always written at the end)."""
+    log_interval: int = 100
+    """Updates between training-metric logs (TensorBoard)."""
+
+    # ----------------------------------------------------------------------------- Ray runtime
+    num_actors: int = 2
+    """Ray runtime: self-play actors."""
+    num_reanalyzers: int = 1
+    """Ray runtime: reanalysis workers preparing batches for the learner."""
+    ray_address: str | None = None
+    """Ray runtime: address of a running cluster ("auto"), or None to start a local one on 127.0.0.1."""
+    learner_gpus: float = 1.0
+    """Ray runtime: GPU share of the learner (ignored without GPUs)."""
+    actor_gpus: float = 0.0
+    """Ray runtime: GPU share of each self-play actor (ignored without GPUs)."""
+    reanalyzer_gpus: float = 0.0
+    """Ray runtime: GPU share of each reanalysis worker (ignored without GPUs)."""
+    object_store_memory: int | None = None
+    """Ray runtime: object-store bytes for a local cluster (None: derived from the run's replay size)."""
+    ray_dashboard: bool = False
+    """Ray runtime: start the dashboard (listening on 127.0.0.1) for a local cluster."""
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def lr_warmup_updates(self) -> int:
+        """Updates of linear learning-rate warm-up."""
+        return int(self.lr_warmup_fraction * self.total_updates)
+
+    @property
+    def off_policy_age_unit(self) -> float:
+        """Data age (in transitions) that costs one step of value-target horizon."""
+        return max(self.off_policy_tau * self.total_env_steps, 1.0)
+
+    @property
+    def pad_steps(self) -> int:
+        """Steps of the next block appended to each block so targets near the cut are right."""
+        return self.unroll_steps + self.td_steps
+
+    # ------------------------------------------------------------------ helpers
+    def replace(self, **changes: Any) -> Config:
+        """A copy with ``changes`` applied (unknown names raise ConfigError)."""
+        unknown = [k for k in changes if k not in FIELD_NAMES]
+        if unknown:
+            raise ConfigError(_unknown_field_message(unknown[0]))
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Config:
+        unknown = [k for k in data if k not in FIELD_NAMES]
+        if unknown:
+            raise ConfigError(_unknown_field_message(unknown[0]))
+        values = dict(data)
+        for name in ("temperatures", "temperature_milestones"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+    def validate(self) -> Config:
+        """Raise ConfigError naming the first out-of-range or contradictory value; return self."""
+        _validate(self)
+        return self
+
+
+FIELD_NAMES: frozenset[str] = frozenset(f.name for f in dataclasses.fields(Config))
+
+
+def _unknown_field_message(name: str) -> str:
+    close = difflib.get_close_matches(name, sorted(FIELD_NAMES), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown config field {name!r}{hint}"
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+_POSITIVE_INTS = (
+    "num_envs", "frame_stack", "frame_skip", "obs_size", "eval_episodes", "latent_dim",
+    "hidden_size", "num_channels", "reduced_channels", "head_hidden_size", "lstm_hidden_size",
+    "projection_dim", "projection_head_dim", "support_size", "num_simulations", "lstm_horizon_len",
+    "unroll_steps", "td_steps", "batch_size", "total_env_steps", "target_update_interval",
+    "selfplay_update_interval", "replay_capacity", "block_length", "checkpoint_interval",
+    "log_interval", "num_actors", "num_reanalyzers", "lr_decay_updates",
+)
+_NON_NEGATIVE = (
+    "noop_max", "num_blocks", "total_updates", "start_transitions", "eval_interval",
+    "weight_decay", "value_prefix_coef", "value_coef", "policy_coef", "consistency_coef",
+    "learner_gpus", "actor_gpus", "reanalyzer_gpus", "momentum",
+)
+_FRACTIONS = (
+    "repeat_action_probability", "root_exploration_fraction", "reanalyze_ratio",
+    "lr_warmup_fraction", "priority_alpha", "priority_beta",
+)
+
+
+def _validate(c: Config) -> None:
+    for name in _POSITIVE_INTS:
+        value = getattr(c, name)
+        _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+    for name in _NON_NEGATIVE:
+        value = getattr(c, name)
+        _check(value >= 0, f"{name} must be >= 0, got {value!r}")
+    for name in _FRACTIONS:
+        value = getattr(c, name)
+        _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
+    _check(0.0 < c.discount <= 1.0, f"discount must be in (0, 1], got {c.discount!r}")
+    _check(c.lr > 0 and math.isfinite(c.lr), f"lr must be a positive number, got {c.lr!r}")
+    _check(0.0 < c.lr_decay_rate <= 1.0, f"lr_decay_rate must be in (0, 1], got {c.lr_decay_rate!r}")
+    _check(c.max_grad_norm > 0, f"max_grad_norm must be > 0, got {c.max_grad_norm!r}")
+    _check(c.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {c.dirichlet_alpha!r}")
+    _check(c.pb_c_base > 0 and c.pb_c_init >= 0, "pb_c_base must be > 0 and pb_c_init >= 0")
+    _check(c.off_policy_tau > 0, f"off_policy_tau must be > 0, got {c.off_policy_tau!r}")
+    _check(c.updates_per_env_step >= 0, f"updates_per_env_step must be >= 0, got {c.updates_per_env_step!r}")
+    for name in ("max_episode_steps", "eval_max_episode_steps", "object_store_memory"):
+        value = getattr(c, name)
+        _check(value is None or value > 0, f"{name} must be positive or None, got {value!r}")
+    _check(
+        len(c.temperatures) == len(c.temperature_milestones) + 1 and all(t > 0 for t in c.temperatures),
+        "temperatures needs one positive value more than temperature_milestones",
+    )
+    _check(
+        list(c.temperature_milestones) == sorted(c.temperature_milestones)
+        and all(0.0 <= m <= 1.0 for m in c.temperature_milestones),
+        "temperature_milestones must be increasing fractions in [0, 1]",
+    )
+    _check(c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"),
+           f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {c.device!r}")
+    _check(c.batch_size <= c.replay_capacity, "batch_size cannot exceed replay_capacity")
+    _check(c.block_length <= c.replay_capacity, "block_length cannot exceed replay_capacity")
+    _check(
+        c.start_transitions <= c.total_env_steps,
+        f"start_transitions ({c.start_transitions}) exceeds total_env_steps ({c.total_env_steps}):"
+        " learning would never start",
+    )
+    _check(
+        c.total_updates == 0 or c.start_transitions >= 1,
+        "start_transitions must be >= 1 when total_updates > 0 (the learner needs data to sample)",
+    )
+
+
+# ---------------------------------------------------------------------------------- presets
+
+
+def cartpole(env_id: str = "CartPole-v1") -> Config:
+    """Classic-control default: solves CartPole-v1 on a 2-core CPU in a few minutes.
+
+    Also the preset for any gymnasium environment with a Box vector observation and a Discrete
+    action space (``--env Acrobot-v1``); it uses the MLP networks.
+    """
+    return Config(
+        preset="cartpole",
+        env_id=env_id,
+        num_envs=8,
+        num_simulations=25,
+        discount=0.997,
+        support_size=25,
+        latent_dim=64,
+        hidden_size=128,
+        lstm_hidden_size=64,
+        head_hidden_size=64,
+        projection_dim=128,
+        projection_head_dim=64,
+        optimizer="adam",
+        lr=3e-3,
+        lr_warmup_fraction=0.0,
+        lr_decay_updates=100_000,
+        weight_decay=1e-4,
+        batch_size=128,
+        reanalyze_ratio=0.5,
+        total_env_steps=30_000,
+        total_updates=15_000,
+        start_transitions=1000,
+        updates_per_env_step=0.5,
+        target_update_interval=100,
+        selfplay_update_interval=50,
+        block_length=200,
+        eval_interval=2_000,
+        eval_episodes=16,
+        checkpoint_interval=1_000,
+        log_interval=100,
+        learner_gpus=0.0,
+    )
+
+
+def atari100k(env_id: str = "Breakout") -> Config:
+    """The Atari 100k settings of EfficientZero (SPEC sections 2, 5-7): 100k agent steps, 120k updates.
+
+    ``env_id`` is a game's short name ("Breakout") or ALE id ("ALE/Breakout-v5").
+    """
+    from efficientzero.atari_games import resolve_game
+
+    return Config(
+        preset="atari100k",
+        env_id=resolve_game(env_id).ale_id,
+        num_envs=8,
+        frame_stack=4,
+        max_episode_steps=3000,
+        eval_max_episode_steps=27000,
+        clip_rewards=True,
+        eval_episodes=32,
+        repeat_action_probability=0.0,
+        frame_skip=4,
+        obs_size=96,
+        gray_scale=False,
+        noop_max=30,
+        episode_life=True,
+        network="resnet",
+        num_channels=64,
+        num_blocks=1,
+        reduced_channels=16,
+        head_hidden_size=32,
+        lstm_hidden_size=512,
+        projection_dim=1024,
+        projection_head_dim=512,
+        support_size=300,
+        scale_latent=False,
+        num_simulations=50,
+        discount=0.997**4,
+        dirichlet_alpha=0.3,
+        root_exploration_fraction=0.25,
+        lstm_horizon_len=5,
+        unroll_steps=5,
+        td_steps=5,
+        reanalyze_ratio=0.99,
+        augment=True,
+        optimizer="sgd",
+        lr=0.2,
+        lr_warmup_fraction=0.01,
+        lr_decay_updates=100_000,
+        lr_decay_rate=0.1,
+        momentum=0.9,
+        weight_decay=1e-4,
+        max_grad_norm=5.0,
+        batch_size=256,
+        mixed_precision=True,
+        total_env_steps=100_000,
+        total_updates=120_000,
+        start_transitions=2000,
+        updates_per_env_step=1.0,
+        target_update_interval=200,
+        selfplay_update_interval=100,
+        replay_capacity=1_000_000,
+        block_length=400,
+        priority_alpha=0.6,
+        priority_beta=0.4,
+        eval_interval=10_000,
+        checkpoint_interval=5_000,
+    )
+
+
+PRESETS: dict[str, Callable[..., Config]] = {"cartpole": cartpole, "atari100k": atari100k}
+"""Preset name -> function(env_id) returning a Config. Other modules register theirs here."""
+
+
+def register_preset(name: str, fn: Callable[..., Config]) -> None:
+    PRESETS[name] = fn
+
+
+def make_preset(name: str, env_id: str | None = None) -> Config:
+    """The config of preset ``name`` (optionally for ``env_id``)."""
+    if name not in PRESETS:
+        close = difflib.get_close_matches(name, sorted(PRESETS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown preset {name!r}{hint}; available: {', '.join(sorted(PRESETS))}")
+    fn = PRESETS[name]
+    return fn(env_id) if env_id is not None else fn()
+
+
+def overrides_between(base: Config, other: Config) -> dict[str, tuple[Any, Any]]:
+    """Fields whose values differ: name -> (base value, other value)."""
+    diff = {}
+    for f in dataclasses.fields(Config):
+        a, b = getattr(base, f.name), getattr(other, f.name)
+        if a != b:
+            diff[f.name] = (a, b)
+    return diff
+
+
+__all__ = [
+    "FIELD_NAMES",
+    "PRESETS",
+    "Config",
+    "ConfigError",
+    "atari100k",
+    "cartpole",
+    "make_preset",
+    "overrides_between",
+    "register_preset",
+]

@@ -1,0 +1,170 @@
+"""Typed containers for every edge of the data flow.
+
+Shape letters: B batch (roots or sampled positions), A actions, K unroll steps, S frame stack,
+N tree nodes, T time steps of a block, F the shape of one frame (``(D,)`` for vector
+observations, ``(C, H, W)`` uint8 for images).
+
+Flow: the self-play actor writes ``TrajectoryBlock``s to replay; replay samples positions and
+gathers ``SampledPositions`` (numpy); ``targets.make_batch`` reanalyses them into a ``Batch``
+(torch) for the learner; the learner returns new priorities for the sampled positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+Embedding = tuple[torch.Tensor, ...]
+"""A search node's model state: a tuple of tensors, each ``[B, ...]``, on the model's device.
+
+For EfficientZero it is (latent, lstm_h, lstm_c, value_prefix, depth); the tree never looks
+inside, it only stores rows of these tensors by node index.
+"""
+
+
+# ---------------------------------------------------------------------------------- search
+
+
+@dataclass
+class RootOutput:
+    """The model's output for B root observations."""
+
+    prior_logits: torch.Tensor
+    """[B, A] policy logits."""
+    value: torch.Tensor
+    """[B] scalar value estimate."""
+    embedding: Embedding
+    """Model state of each root."""
+
+
+@dataclass
+class RecurrentOutput:
+    """The model's output for one step from B parent nodes."""
+
+    reward: torch.Tensor
+    """[B] reward of the edge parent -> child (for EfficientZero: a value-prefix difference)."""
+    value: torch.Tensor
+    """[B] scalar value of the child."""
+    prior_logits: torch.Tensor
+    """[B, A] policy logits of the child."""
+    embedding: Embedding
+    """Model state of each child."""
+
+
+class SearchModel(Protocol):
+    """What the search needs from a model: one batched step from parent embeddings."""
+
+    def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+        """``action`` is ``[B]`` int64 on the model's device."""
+        ...
+
+
+@dataclass
+class SearchOutput:
+    """Result of one batched search."""
+
+    visit_counts: np.ndarray
+    """[B, A] int32 root child visit counts (the policy target, once normalised)."""
+    root_values: np.ndarray
+    """[B] float32 mean of the values backed up through each root."""
+    root_prior: np.ndarray
+    """[B, A] float32 root prior used by the search (after masking and noise)."""
+    q_values: np.ndarray
+    """[B, A] float32 root Q(s, a) = r + discount * V(child) (0 for unvisited children)."""
+
+
+# ---------------------------------------------------------------------------------- replay
+
+
+@dataclass
+class TrajectoryBlock:
+    """A piece of one episode: ``n`` steps, of which the first ``num_positions`` may be sampled.
+
+    The last ``n - num_positions`` steps (at most ``unroll_steps + td_steps``) are a copy of the
+    first steps of the next block, so targets near the cut are right. ``frames`` holds each
+    frame once: ``S - 1`` frames before the block start (for frame stacking; copies of the first
+    frame at an episode start), then the frame of each step, then the frame after the last step.
+    The stacked observation of step ``t`` is ``frames[t : t + S]``.
+    """
+
+    frames: np.ndarray
+    """[S - 1 + n + 1, *F] uint8 (images) or float32 (vectors)."""
+    actions: np.ndarray
+    """[n] int64 actions taken."""
+    rewards: np.ndarray
+    """[n] float32 rewards (sign-clipped when the config says so)."""
+    root_values: np.ndarray
+    """[n] float32 search root values at acting time."""
+    policies: np.ndarray
+    """[n, A] float32 normalised visit counts at acting time."""
+    num_positions: int
+    """Positions that may be sampled (the block proper); the rest is padding."""
+    episode_end: bool
+    """True when the episode ends after the last step (``frames[-1]`` is its final observation)."""
+    terminated: bool
+    """With ``episode_end``: ended by termination (values past it are 0) rather than truncation."""
+
+    @property
+    def length(self) -> int:
+        """Steps ``n`` with actions, padding included."""
+        return int(self.actions.shape[0])
+
+    def nbytes(self) -> int:
+        return int(sum(a.nbytes for a in (self.frames, self.actions, self.rewards, self.root_values, self.policies)))
+
+
+@dataclass
+class SampledPositions:
+    """Raw data gathered from replay for B sampled positions t (numpy, host memory)."""
+
+    indices: np.ndarray
+    """[B] int64 replay slots (to write new priorities back)."""
+    weights: np.ndarray
+    """[B] float32 importance-sampling weights (max-normalised)."""
+    frames: np.ndarray
+    """[B, S + K, *F] frames for the stacked observations of steps t .. t+K."""
+    actions: np.ndarray
+    """[B, K] int64 actions a_t .. a_{t+K-1} (random past the episode end)."""
+    rewards: np.ndarray
+    """[B, K + td_steps] float32 rewards u_t .. (0 past the episode end)."""
+    policies: np.ndarray
+    """[B, K + 1, A] float32 stored self-play policies (0 where no state exists)."""
+    root_values: np.ndarray
+    """[B, K + 1] float32 stored self-play root values."""
+    steps_to_end: np.ndarray
+    """[B] int64 steps from t to the episode end (a large number when the end is not known)."""
+    terminated: np.ndarray
+    """[B] bool: the known episode end is a termination (else a truncation)."""
+    horizons: np.ndarray
+    """[B] int64 value-target horizon l (off-policy correction: shorter for older data)."""
+    bootstrap_frames: np.ndarray
+    """[B, K + 1, S, *F] frames of the bootstrap observation of each unroll step."""
+    bootstrap_steps: np.ndarray
+    """[B, K + 1] int64 steps from t+k to its bootstrap observation (<= l; shorter at a truncation)."""
+    bootstrap_mask: np.ndarray
+    """[B, K + 1] bool: a bootstrap value is needed (False past a termination)."""
+
+
+@dataclass
+class Batch:
+    """One learner batch (torch, on the learner's device)."""
+
+    frames: torch.Tensor
+    """[B, S + K, *F] frames; the stack of step k is ``frames[:, k : k + S]``."""
+    actions: torch.Tensor
+    """[B, K] int64."""
+    target_value_prefixes: torch.Tensor
+    """[B, K] float32 value-prefix (or per-step reward) targets of unroll steps 1..K."""
+    target_values: torch.Tensor
+    """[B, K + 1] float32 value targets of unroll steps 0..K."""
+    target_policies: torch.Tensor
+    """[B, K + 1, A] float32 policy targets."""
+    mask: torch.Tensor
+    """[B, K + 1] float32: 1 where the state t+k exists (policy and consistency losses)."""
+    weights: torch.Tensor
+    """[B] float32 importance weights."""
+    indices: np.ndarray
+    """[B] int64 replay slots of the positions."""

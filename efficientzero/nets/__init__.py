@@ -1,0 +1,45 @@
+"""Networks: support transforms, the EfficientZero network families and the search adapter."""
+
+from __future__ import annotations
+
+from efficientzero.config import Config, ConfigError
+from efficientzero.nets.base import EfficientZeroNet
+from efficientzero.nets.inference import InferenceModel, stack_frames
+from efficientzero.nets.mlp import MLPNet
+
+
+def build_network(config: Config, frame_shape: tuple[int, ...], num_actions: int) -> EfficientZeroNet:
+    """The network for ``config`` given one frame's shape (``(D,)`` or ``(C, H, W)``)."""
+    kind = config.network
+    if kind == "auto":
+        kind = "mlp" if len(frame_shape) == 1 else "resnet"
+    if kind == "mlp":
+        if len(frame_shape) != 1:
+            raise ConfigError(
+                f"network 'mlp' needs vector observations, got frames of shape {frame_shape}; "
+                "use --network resnet (or --preset atari100k for Atari)"
+            )
+        return MLPNet(
+            frame_shape[0] * config.frame_stack,
+            num_actions,
+            latent_dim=config.latent_dim,
+            hidden_size=config.hidden_size,
+            head_hidden_size=config.head_hidden_size,
+            lstm_hidden_size=config.lstm_hidden_size,
+            projection_dim=config.projection_dim,
+            projection_head_dim=config.projection_head_dim,
+            support_size=config.support_size,
+            use_value_prefix=config.use_value_prefix,
+            scale_latent=config.scale_latent,
+        )
+    if len(frame_shape) != 3:
+        raise ConfigError(
+            f"network 'resnet' needs image observations (C, H, W), got frames of shape {frame_shape}; "
+            "use --network mlp"
+        )
+    from efficientzero.nets.resnet import ResNetNet
+
+    return ResNetNet.from_config(config, frame_shape, num_actions)
+
+
+__all__ = ["EfficientZeroNet", "InferenceModel", "MLPNet", "build_network", "stack_frames"]

@@ -1,0 +1,95 @@
+"""The network seen by the search: scalar values, value-prefix rewards and the LSTM horizon reset.
+
+EfficientZero specifics live here, behind the search contract (``efficientzero.types``): a
+node's embedding is ``(latent, lstm_h, lstm_c, value_prefix, depth)``. The edge reward is
+``value_prefix(child) - value_prefix(parent)``, or ``value_prefix(child)`` when the parent is a
+reset node; every ``lstm_horizon_len`` steps of depth (counted from the root, which is a reset
+node) the LSTM state handed to the children is zeroed (SPEC §3). Without the value prefix the
+embedding is ``(latent,)`` and the reward head's prediction is the reward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from efficientzero.nets.base import EfficientZeroNet
+from efficientzero.nets.support import support_to_scalar
+from efficientzero.types import Embedding, RecurrentOutput, RootOutput
+
+
+def stack_frames(frames: torch.Tensor) -> torch.Tensor:
+    """Frames ``[B, S, *F]`` -> float network input ``[B, S*C, H, W]`` (images, /255) or ``[B, S*D]``."""
+    if frames.dtype == torch.uint8:
+        return frames.flatten(1, 2).float().div_(255.0) if frames.dim() == 5 else frames.flatten(1).float() / 255.0
+    return frames.flatten(1, 2).float() if frames.dim() == 5 else frames.flatten(1).float()
+
+
+class InferenceModel:
+    """Wraps an ``EfficientZeroNet`` (in eval mode, no gradients) for acting, search and reanalysis."""
+
+    def __init__(
+        self,
+        net: EfficientZeroNet,
+        *,
+        lstm_horizon_len: int,
+        use_value_prefix: bool = True,
+        mixed_precision: bool = False,
+    ) -> None:
+        self.net = net.eval()
+        self.horizon = lstm_horizon_len
+        self.use_value_prefix = use_value_prefix
+        self.device = next(net.parameters()).device
+        self.mixed_precision = mixed_precision and self.device.type == "cuda"
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.mixed_precision:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def root(self, frames: torch.Tensor) -> RootOutput:
+        """Root output for stacked frames ``[B, S, *F]`` (any device; moved to the model's)."""
+        frames = frames.to(self.device, non_blocking=True)
+        net = self.net
+        with self._autocast():
+            latent = net.represent(stack_frames(frames))
+            value_logits, policy_logits = net.predict(latent)
+        batch = latent.shape[0]
+        value = support_to_scalar(value_logits, net.support_size)
+        embedding: Embedding
+        if self.use_value_prefix:
+            h, c = net.initial_lstm_state(batch, self.device)
+            zeros = torch.zeros(batch, device=self.device)
+            depth = torch.zeros(batch, dtype=torch.int64, device=self.device)
+            embedding = (latent.float(), h, c, zeros, depth)
+        else:
+            embedding = (latent.float(),)
+        return RootOutput(prior_logits=policy_logits.float(), value=value, embedding=embedding)
+
+    @torch.inference_mode()
+    def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+        net = self.net
+        if not self.use_value_prefix:
+            (latent,) = embedding
+            with self._autocast():
+                state = net.initial_lstm_state(latent.shape[0], self.device)
+                next_latent, _, reward_logits = net.dynamics(latent, action, state)
+                value_logits, policy_logits = net.predict(next_latent)
+            reward = support_to_scalar(reward_logits, net.support_size)
+            value = support_to_scalar(value_logits, net.support_size)
+            return RecurrentOutput(reward, value, policy_logits.float(), (next_latent.float(),))
+
+        latent, h, c, parent_prefix, depth = embedding
+        with self._autocast():
+            next_latent, (h, c), prefix_logits = net.dynamics(latent, action, (h, c))
+            value_logits, policy_logits = net.predict(next_latent)
+        prefix = support_to_scalar(prefix_logits, net.support_size)
+        parent_is_reset = depth % self.horizon == 0
+        reward = prefix - torch.where(parent_is_reset, torch.zeros_like(parent_prefix), parent_prefix)
+        child_depth = depth + 1
+        keep = (child_depth % self.horizon != 0).unsqueeze(1).to(h.dtype)
+        value = support_to_scalar(value_logits, net.support_size)
+        next_embedding = (next_latent.float(), h.float() * keep, c.float() * keep, prefix, child_depth)
+        return RecurrentOutput(reward, value, policy_logits.float(), next_embedding)

@@ -1,0 +1,71 @@
+"""EfficientZero network for vector observations (classic control, proprioceptive states).
+
+The same roles as the image network (SPEC §2) with MLPs: LayerNorm between layers (no
+train/eval mismatch in small-batch self-play), a residual dynamics trunk with a one-hot action,
+the value-prefix LSTM, zero-initialised output layers, and a BatchNorm projector as in SimSiam.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from efficientzero.nets.base import EfficientZeroNet, LSTMState, ValuePrefixHead, mlp
+
+
+class MLPNet(EfficientZeroNet):
+    def __init__(
+        self,
+        observation_size: int,
+        num_actions: int,
+        *,
+        latent_dim: int = 64,
+        hidden_size: int = 128,
+        head_hidden_size: int = 64,
+        lstm_hidden_size: int = 64,
+        projection_dim: int = 128,
+        projection_head_dim: int = 64,
+        support_size: int = 25,
+        use_value_prefix: bool = True,
+        scale_latent: bool = False,
+    ) -> None:
+        super().__init__()
+        self.num_actions = num_actions
+        self.support_size = support_size
+        self.lstm_hidden_size = lstm_hidden_size
+        self.use_scale = scale_latent
+        out = 2 * support_size + 1
+        self.representation = mlp([observation_size, hidden_size, hidden_size, latent_dim])
+        self.dynamics_trunk = mlp([latent_dim + num_actions, hidden_size, hidden_size, latent_dim])
+        self.value_prefix_head = ValuePrefixHead(
+            latent_dim, lstm_hidden_size, head_hidden_size, out, nn.LayerNorm, use_lstm=use_value_prefix
+        )
+        self.prediction_trunk = mlp([latent_dim, hidden_size, hidden_size])
+        self.prediction_norm = nn.LayerNorm(hidden_size)
+        self.value_head = mlp([hidden_size, head_hidden_size, out], zero_last=True)
+        self.policy_head = mlp([hidden_size, head_hidden_size, num_actions], zero_last=True)
+        self.projector = mlp([latent_dim, projection_dim, projection_dim], nn.BatchNorm1d)
+        self.projection_head = mlp([projection_dim, projection_head_dim, projection_dim], nn.BatchNorm1d)
+
+    def _finish(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.scale_latent(latent) if self.use_scale else latent
+
+    def represent(self, observation: torch.Tensor) -> torch.Tensor:
+        return self._finish(self.representation(observation.flatten(1)))
+
+    def dynamics(
+        self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
+    ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
+        one_hot = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
+        next_latent = self._finish(latent + self.dynamics_trunk(torch.cat([latent, one_hot], dim=1)))
+        logits, state = self.value_prefix_head(next_latent, state)
+        return next_latent, state, logits
+
+    def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.relu(self.prediction_norm(self.prediction_trunk(latent)))
+        return self.value_head(x), self.policy_head(x)
+
+    def project(self, latent: torch.Tensor, with_head: bool = True) -> torch.Tensor:
+        projection = self.projector(latent.flatten(1))
+        return self.projection_head(projection) if with_head else projection

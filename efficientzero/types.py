@@ -163,7 +163,9 @@ class Batch:
     target_policies: torch.Tensor
     """[B, K + 1, A] float32 policy targets."""
     mask: torch.Tensor
-    """[B, K + 1] float32: 1 where the state t+k exists (policy and consistency losses)."""
+    """[B, K + 1] float32: 1 where the state t+k has an action (policy and consistency losses)."""
+    value_mask: torch.Tensor
+    """[B, K + 1] float32: 1 where the value (and, for k >= 1, value-prefix) target is known."""
     weights: torch.Tensor
     """[B] float32 importance weights."""
     indices: np.ndarray

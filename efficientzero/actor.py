@@ -1,0 +1,161 @@
+"""Self-play: several environments stepped together, one batched search per step.
+
+Each environment's episode is cut into ``TrajectoryBlock``s of ``block_length`` positions, each
+padded with the first ``unroll_steps + td_steps`` steps of the next block (SPEC §4). Frames are
+kept once per step; the stacked observation is rebuilt from the last ``frame_stack`` frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from efficientzero.config import Config
+from efficientzero.nets.inference import InferenceModel
+from efficientzero.search import search, select_actions
+from efficientzero.types import TrajectoryBlock
+
+
+class TrajectoryBuilder:
+    """One environment's current episode since the last cut."""
+
+    def __init__(self, frame_stack: int, block_length: int, pad_steps: int, clip_rewards: bool) -> None:
+        self.frame_stack = frame_stack
+        self.block_length = block_length
+        self.pad_steps = pad_steps
+        self.clip_rewards = clip_rewards
+        self.frames: list[np.ndarray] = []
+        self.actions: list[int] = []
+        self.rewards: list[float] = []
+        self.root_values: list[float] = []
+        self.policies: list[np.ndarray] = []
+
+    def start(self, frame: np.ndarray) -> None:
+        """Begin an episode: ``frame_stack - 1`` copies of the first frame pad the first stack."""
+        self.frames = [frame] * self.frame_stack
+        self.actions, self.rewards, self.root_values, self.policies = [], [], [], []
+
+    def stacked(self) -> np.ndarray:
+        """The current stacked observation ``[S, *F]``."""
+        return np.stack(self.frames[-self.frame_stack :])
+
+    def add(self, action: int, reward: float, root_value: float, policy: np.ndarray, next_frame: np.ndarray) -> TrajectoryBlock | None:
+        """Record a step; returns a block once ``block_length + pad_steps`` steps are held."""
+        self.actions.append(action)
+        self.rewards.append(float(np.sign(reward)) if self.clip_rewards else float(reward))
+        self.root_values.append(root_value)
+        self.policies.append(policy)
+        self.frames.append(next_frame)
+        if len(self.actions) < self.block_length + self.pad_steps:
+            return None
+        block = self._block(self.block_length, episode_end=False, terminated=False)
+        cut = self.block_length
+        # The next block starts at step ``cut``: keep its stack padding and the shared pad steps.
+        self.frames = self.frames[cut:]
+        self.actions, self.rewards = self.actions[cut:], self.rewards[cut:]
+        self.root_values, self.policies = self.root_values[cut:], self.policies[cut:]
+        return block
+
+    def finish(self, terminated: bool) -> TrajectoryBlock | None:
+        """The episode ended after the last step: every held step becomes a position."""
+        if not self.actions:
+            return None
+        return self._block(len(self.actions), episode_end=True, terminated=terminated)
+
+    def _block(self, num_positions: int, episode_end: bool, terminated: bool) -> TrajectoryBlock:
+        return TrajectoryBlock(
+            frames=np.stack(self.frames),
+            actions=np.asarray(self.actions, dtype=np.int64),
+            rewards=np.asarray(self.rewards, dtype=np.float32),
+            root_values=np.asarray(self.root_values, dtype=np.float32),
+            policies=np.stack(self.policies).astype(np.float32),
+            num_positions=num_positions,
+            episode_end=episode_end,
+            terminated=terminated,
+        )
+
+
+@dataclass
+class StepResult:
+    blocks: list[TrajectoryBlock] = field(default_factory=list)
+    episode_returns: list[float] = field(default_factory=list)
+    episode_lengths: list[int] = field(default_factory=list)
+    env_steps: int = 0
+
+
+def visit_temperature(config: Config, updates: int) -> float:
+    """Acting temperature for the training progress ``updates / total_updates`` (SPEC §3)."""
+    progress = updates / max(config.total_updates, 1)
+    for milestone, temperature in zip(config.temperature_milestones, config.temperatures):
+        if progress < milestone:
+            return temperature
+    return config.temperatures[-1]
+
+
+class SelfPlayActor:
+    """Steps ``len(envs)`` environments together with one batched search per step."""
+
+    def __init__(self, config: Config, model: InferenceModel, envs: list[gym.Env], num_actions: int, seed: int) -> None:
+        self.config = config
+        self.model = model
+        self.envs = envs
+        self.num_actions = num_actions
+        self.rng = np.random.default_rng(seed)
+        self.builders = [
+            TrajectoryBuilder(config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards)
+            for _ in envs
+        ]
+        self.reset_envs()
+
+    def reset_envs(self) -> None:
+        """Start a new episode in every environment, seeded from this actor's generator."""
+        env_seeds = self.rng.integers(2**31 - 1, size=len(self.envs))
+        for env, builder, env_seed in zip(self.envs, self.builders, env_seeds):
+            frame, _ = env.reset(seed=int(env_seed))
+            builder.start(frame)
+
+    def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        self.model.net.load_state_dict(weights)
+
+    def _plan(self, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(actions [E], root values [E], policies [E, A]) from one batched search."""
+        c = self.config
+        frames = torch.from_numpy(np.stack([b.stacked() for b in self.builders]))
+        root = self.model.root(frames)
+        out = search(
+            self.model, root, num_simulations=c.num_simulations, discount=c.discount,
+            pb_c_base=c.pb_c_base, pb_c_init=c.pb_c_init, dirichlet_alpha=c.dirichlet_alpha,
+            exploration_fraction=c.root_exploration_fraction, rng=self.rng,
+        )
+        policies = out.visit_counts / out.visit_counts.sum(axis=1, keepdims=True)
+        actions = select_actions(out.visit_counts, temperature, self.rng)
+        return actions, out.root_values, policies.astype(np.float32)
+
+    def step(self, temperature: float, random_actions: bool = False) -> StepResult:
+        """One action in every environment; returns finished blocks and episode statistics."""
+        num_envs = len(self.envs)
+        if random_actions:  # before learning starts (SPEC §4): uniform actions, no search
+            actions = self.rng.integers(self.num_actions, size=num_envs)
+            root_values = np.zeros(num_envs, dtype=np.float32)
+            policies = np.full((num_envs, self.num_actions), 1.0 / self.num_actions, dtype=np.float32)
+        else:
+            actions, root_values, policies = self._plan(temperature)
+        result = StepResult(env_steps=num_envs)
+        for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
+            frame, reward, terminated, truncated, info = env.step(int(actions[i]))
+            block = builder.add(int(actions[i]), float(reward), float(root_values[i]), policies[i], frame)
+            if block is not None:
+                result.blocks.append(block)
+            if "episode" in info:
+                result.episode_returns.append(float(np.asarray(info["episode"]["r"])))
+                result.episode_lengths.append(int(np.asarray(info["episode"]["l"])))
+            if terminated or truncated:
+                block = builder.finish(terminated=bool(terminated))
+                if block is not None:
+                    result.blocks.append(block)
+                frame, _ = env.reset()
+                builder.start(frame)
+        return result

@@ -1,0 +1,95 @@
+"""Evaluation episodes: all run in parallel, argmax of visit counts, no root noise.
+
+Environment ``i`` is seeded with ``seed + i`` (the Atari 100k protocol uses seeds 0..31);
+returns are the environment's unclipped scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from efficientzero.config import Config
+from efficientzero.nets.inference import InferenceModel
+from efficientzero.search import search, select_actions
+
+
+@dataclass
+class EvalResult:
+    returns: list[float]
+    lengths: list[int]
+    seeds: list[int]
+    video_path: str | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.returns))
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.returns))
+
+
+def evaluate(
+    config: Config,
+    model: InferenceModel,
+    make_env: Callable[[], gym.Env],
+    *,
+    episodes: int,
+    seed: int = 0,
+    video_path: Path | None = None,
+) -> EvalResult:
+    """Play ``episodes`` episodes with seeds ``seed .. seed + episodes - 1``.
+
+    With ``video_path`` the first episode's rendered frames are written there (the factory must
+    then create environments with ``render_mode="rgb_array"``).
+    """
+    envs = [make_env() for _ in range(episodes)]
+    rng = np.random.default_rng(seed)
+    stacks: list[list[np.ndarray]] = []
+    for i, env in enumerate(envs):
+        frame, _ = env.reset(seed=seed + i)
+        stacks.append([frame] * config.frame_stack)
+    returns = np.zeros(episodes)
+    lengths = np.zeros(episodes, dtype=np.int64)
+    active = list(range(episodes))
+    video: list[np.ndarray] = []
+    if video_path is not None:
+        video.append(envs[0].render())
+    while active:
+        frames = torch.from_numpy(np.stack([np.stack(stacks[i][-config.frame_stack :]) for i in active]))
+        root = model.root(frames)
+        out = search(
+            model, root, num_simulations=config.num_simulations, discount=config.discount,
+            pb_c_base=config.pb_c_base, pb_c_init=config.pb_c_init, exploration_fraction=0.0, rng=rng,
+        )
+        actions = select_actions(out.visit_counts, 0.0, rng)
+        still = []
+        for j, i in enumerate(active):
+            frame, reward, terminated, truncated, _ = envs[i].step(int(actions[j]))
+            returns[i] += reward
+            lengths[i] += 1
+            stacks[i] = [*stacks[i][-(config.frame_stack - 1) :], frame] if config.frame_stack > 1 else [frame]
+            if video_path is not None and i == 0 and not (terminated or truncated):
+                video.append(envs[0].render())
+            if not (terminated or truncated):
+                still.append(i)
+        active = still
+    for env in envs:
+        env.close()
+    written = None
+    if video_path is not None:
+        from efficientzero.envs.video import write_video
+
+        write_video(video, video_path)
+        written = str(video_path)
+    return EvalResult(
+        returns=returns.tolist(), lengths=lengths.tolist(),
+        seeds=list(range(seed, seed + episodes)), video_path=written,
+    )

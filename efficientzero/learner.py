@@ -1,0 +1,95 @@
+"""The learner: optimizer, learning-rate schedule, one update per batch (SPEC §6).
+
+It knows nothing about replay or distribution: ``step(batch)`` returns metrics and the new
+priorities of the batch's positions; the caller writes them back to replay (Acme's pattern).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from efficientzero.config import Config
+from efficientzero.losses import LossWeights, compute_loss
+from efficientzero.nets.base import EfficientZeroNet
+from efficientzero.types import Batch
+
+
+def learning_rate(config: Config, updates: int) -> float:
+    """Linear warm-up over ``lr_warmup_updates``, then x ``lr_decay_rate`` after ``lr_decay_updates``."""
+    lr = config.lr
+    warmup = config.lr_warmup_updates
+    if updates < warmup:
+        return lr * (updates + 1) / warmup
+    if updates >= config.lr_decay_updates:
+        return lr * config.lr_decay_rate
+    return lr
+
+
+def make_optimizer(config: Config, net: torch.nn.Module) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def cpu_state_dict(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of the weights (what self-play and the target network receive)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+
+
+class Learner:
+    def __init__(self, config: Config, net: EfficientZeroNet, device: torch.device) -> None:
+        self.config = config
+        self.device = device
+        self.net = net.to(device).train()
+        self.optimizer = make_optimizer(config, self.net)
+        self.updates = 0
+        self.loss_weights = LossWeights(
+            config.value_prefix_coef, config.value_coef, config.policy_coef, config.consistency_coef
+        )
+        self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.mixed_precision = config.mixed_precision and device.type == "cuda"
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.mixed_precision:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray]:
+        """One gradient update; returns (metrics, new priorities [B])."""
+        c = self.config
+        lr = learning_rate(c, self.updates)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.augment is None and c.augment and batch.frames.dim() == 5:
+            from efficientzero.nets.augment import augment_frames
+
+            self.augment = augment_frames
+        with self._autocast():
+            loss, metrics, priorities = compute_loss(
+                self.net, batch, frame_stack=c.frame_stack, lstm_horizon_len=c.lstm_horizon_len,
+                weights=self.loss_weights, use_consistency=c.use_consistency, augment=self.augment,
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), c.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        metrics["lr"] = lr
+        metrics["grad_norm"] = float(grad_norm)
+        return metrics, priorities.detach().float().cpu().numpy()
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return cpu_state_dict(self.net)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updates = int(state["updates"])

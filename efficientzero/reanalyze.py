@@ -1,0 +1,95 @@
+"""Reanalysis: sampled positions -> a learner batch, with the target network (SPEC §5).
+
+Bootstrap values come from the target network's predicted value or from the root value of a
+fresh search (``value_target``); for the first ``reanalyze_ratio`` share of the batch the policy
+targets are the visit distributions of fresh searches, otherwise the stored self-play policies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from efficientzero.config import Config
+from efficientzero.nets.inference import InferenceModel
+from efficientzero.search import search
+from efficientzero.targets import state_masks, value_prefix_targets, value_targets
+from efficientzero.types import Batch, SampledPositions
+
+
+class Reanalyzer:
+    """Turns ``SampledPositions`` into a ``Batch`` using a target network and batched searches."""
+
+    def __init__(self, config: Config, model: InferenceModel, seed: int) -> None:
+        self.config = config
+        self.model = model
+        self.rng = np.random.default_rng(seed)
+
+    def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
+        """Refresh the target network."""
+        self.model.net.load_state_dict(weights)
+
+    def _search(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(visit policies [M, A], root values [M]) of fresh searches from stacked frames [M, S, *F]."""
+        c = self.config
+        root = self.model.root(torch.from_numpy(frames))
+        out = search(
+            self.model, root, num_simulations=c.num_simulations, discount=c.discount,
+            pb_c_base=c.pb_c_base, pb_c_init=c.pb_c_init, dirichlet_alpha=c.dirichlet_alpha,
+            exploration_fraction=c.root_exploration_fraction if c.reanalyze_root_noise else 0.0,
+            rng=self.rng,
+        )
+        policies = out.visit_counts / np.maximum(out.visit_counts.sum(axis=1, keepdims=True), 1)
+        return policies.astype(np.float32), out.root_values
+
+    def bootstrap_values(self, sampled: SampledPositions) -> np.ndarray:
+        """[B, K+1] values of the bootstrap observations (0 where none is needed)."""
+        need = sampled.bootstrap_mask
+        values = np.zeros(need.shape, dtype=np.float32)
+        if need.any():
+            frames = sampled.bootstrap_frames[need]
+            if self.config.value_target == "root":
+                values[need] = self._search(frames)[1]
+            else:
+                values[need] = self.model.root(torch.from_numpy(frames)).value.float().cpu().numpy()
+        return values
+
+    def policy_targets(self, sampled: SampledPositions, mask: np.ndarray) -> np.ndarray:
+        """[B, K+1, A]: fresh search policies for the first ``reanalyze_ratio`` of the batch."""
+        policies = sampled.policies.copy()
+        batch, steps = mask.shape
+        count = int(round(self.config.reanalyze_ratio * batch))
+        if count == 0:
+            return policies
+        stack = self.config.frame_stack
+        index = np.arange(steps)[:, None] + np.arange(stack)[None, :]  # [K+1, S]
+        windows = sampled.frames[:count][:, index]  # [count, K+1, S, *F]
+        valid = mask[:count] > 0
+        if valid.any():
+            fresh, _ = self._search(windows[valid])
+            head = policies[:count]
+            head[valid] = fresh
+        return policies
+
+    def make_batch(self, sampled: SampledPositions, device: torch.device) -> Batch:
+        c = self.config
+        K = sampled.actions.shape[1]
+        mask, value_mask = state_masks(sampled.steps_to_end, sampled.terminated, K)
+        values = value_targets(sampled.rewards, self.bootstrap_values(sampled), sampled.bootstrap_steps, c.discount)
+        prefixes = value_prefix_targets(sampled.rewards[:, :K], c.lstm_horizon_len, c.use_value_prefix)
+        policies = self.policy_targets(sampled, mask)
+
+        def to(x: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(x)).to(device, non_blocking=True)
+
+        return Batch(
+            frames=to(sampled.frames),
+            actions=to(sampled.actions),
+            target_value_prefixes=to(prefixes),
+            target_values=to(values),
+            target_policies=to(policies),
+            mask=to(mask),
+            value_mask=to(value_mask),
+            weights=to(sampled.weights),
+            indices=sampled.indices,
+        )

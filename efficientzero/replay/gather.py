@@ -1,0 +1,93 @@
+"""Gather the raw data of sampled positions from their blocks (host side, numpy).
+
+For a position t of a block with n steps: the frames of the stacked observations t .. t+K, the
+actions, the rewards t .. t+K+td-1, the stored policies and root values, and for each unroll
+step k the frames of its bootstrap observation t+k+l (l = the value horizon), cut short at a
+known episode end. Past the end actions are random and rewards 0 (SPEC §5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from efficientzero.types import SampledPositions, TrajectoryBlock
+
+UNKNOWN_END = 1 << 40
+"""steps_to_end of a position whose episode end lies beyond its block's padding."""
+
+
+def _window(array: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``array[start : start + length]``, repeating the last row past the end."""
+    index = np.minimum(np.arange(start, start + length), array.shape[0] - 1)
+    return array[index]
+
+
+def gather_positions(
+    blocks: list[TrajectoryBlock],
+    offsets: np.ndarray,
+    ids: np.ndarray,
+    weights: np.ndarray,
+    horizons: np.ndarray,
+    *,
+    frame_stack: int,
+    unroll_steps: int,
+    td_steps: int,
+    rng: np.random.Generator,
+) -> SampledPositions:
+    B, K, S = len(blocks), unroll_steps, frame_stack
+    first = blocks[0]
+    frame_shape = first.frames.shape[1:]
+    num_actions = first.policies.shape[1]
+    frames = np.empty((B, S + K, *frame_shape), dtype=first.frames.dtype)
+    boot_frames = np.empty((B, K + 1, S, *frame_shape), dtype=first.frames.dtype)
+    actions = rng.integers(num_actions, size=(B, K))
+    rewards = np.zeros((B, K + td_steps), dtype=np.float32)
+    policies = np.zeros((B, K + 1, num_actions), dtype=np.float32)
+    root_values = np.zeros((B, K + 1), dtype=np.float32)
+    steps_to_end = np.full(B, UNKNOWN_END, dtype=np.int64)
+    terminated = np.zeros(B, dtype=bool)
+    boot_steps = np.zeros((B, K + 1), dtype=np.int64)
+    boot_mask = np.zeros((B, K + 1), dtype=bool)
+
+    for b, block in enumerate(blocks):
+        t = int(offsets[b])
+        n = block.length
+        frames[b] = _window(block.frames, t, S + K)
+        valid = min(K, n - t)
+        actions[b, :valid] = block.actions[t : t + valid]
+        valid_r = min(K + td_steps, n - t)
+        rewards[b, :valid_r] = block.rewards[t : t + valid_r]
+        valid_p = min(K + 1, n - t)
+        policies[b, :valid_p] = block.policies[t : t + valid_p]
+        root_values[b, :valid_p] = block.root_values[t : t + valid_p]
+        if block.episode_end:
+            steps_to_end[b] = n - t
+            terminated[b] = block.terminated
+        horizon = int(horizons[b])
+        for k in range(K + 1):
+            s = t + k
+            steps = min(horizon, n - s) if block.episode_end else horizon
+            if block.episode_end and (s > n or (block.terminated and s + horizon >= n)):
+                steps = max(min(horizon, n - s), 0)
+                boot_steps[b, k] = steps
+                boot_frames[b, k] = _window(block.frames, n, S)
+                continue
+            boot_steps[b, k] = steps
+            boot_mask[b, k] = True
+            boot_frames[b, k] = _window(block.frames, s + steps, S)
+
+    return SampledPositions(
+        indices=np.asarray(ids, dtype=np.int64),
+        weights=np.asarray(weights, dtype=np.float32),
+        frames=frames,
+        actions=actions.astype(np.int64),
+        rewards=rewards,
+        policies=policies,
+        root_values=root_values,
+        steps_to_end=steps_to_end,
+        terminated=terminated,
+        horizons=np.asarray(horizons, dtype=np.int64),
+        bootstrap_frames=boot_frames,
+        bootstrap_steps=boot_steps,
+        bootstrap_mask=boot_mask,
+    )

@@ -1,0 +1,75 @@
+import json
+
+import pytest
+
+from efficientzero.cli import main
+from efficientzero.config import Config, ConfigError, make_preset
+
+CANONICAL = (
+    "env_id seed num_envs num_simulations discount td_steps unroll_steps batch_size lr weight_decay momentum "
+    "max_grad_norm reanalyze_ratio lstm_horizon_len lstm_hidden_size support_size priority_alpha priority_beta "
+    "dirichlet_alpha root_exploration_fraction value_prefix_coef value_coef policy_coef consistency_coef "
+    "use_consistency use_value_prefix use_off_policy_correction total_env_steps total_updates start_transitions "
+    "target_update_interval selfplay_update_interval repeat_action_probability frame_skip frame_stack obs_size "
+    "gray_scale noop_max episode_life clip_rewards max_episode_steps eval_max_episode_steps eval_episodes"
+).split()
+
+
+def test_canonical_field_names_exist():
+    fields = Config.__dataclass_fields__
+    assert [n for n in CANONICAL if n not in fields] == []
+
+
+def test_presets_validate():
+    make_preset("cartpole").validate()
+    atari = make_preset("atari100k", "Breakout").validate()
+    assert atari.env_id == "ALE/Breakout-v5"
+    assert (atari.total_env_steps, atari.total_updates, atari.num_simulations, atari.batch_size) == (100_000, 120_000, 50, 256)
+    assert atari.discount == pytest.approx(0.997**4)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"num_simulations": 0}, "num_simulations"),
+        ({"discount": 1.5}, "discount"),
+        ({"reanalyze_ratio": -0.1}, "reanalyze_ratio"),
+        ({"temperatures": (1.0,)}, "temperatures"),
+        ({"start_transitions": 10**9}, "start_transitions"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_validation_names_the_field(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        make_preset("cartpole").replace(**changes).validate()
+
+
+def test_unknown_field_and_preset_suggest():
+    with pytest.raises(ConfigError, match="num_simulations"):
+        make_preset("cartpole").replace(num_simulation=3)
+    with pytest.raises(ConfigError, match="atari100k"):
+        make_preset("atari100")
+
+
+def test_json_round_trip():
+    c = make_preset("atari100k", "Pong")
+    assert Config.from_dict(json.loads(c.to_json())) == c
+
+
+def test_config_command_applies_overrides(capsys):
+    assert main(["config", "--env", "Acrobot-v1", "--num-simulations", "7", "--use_consistency", "False"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["env_id"] == "Acrobot-v1" and data["num_simulations"] == 7 and data["use_consistency"] is False
+
+
+def test_config_command_atari_preset(capsys):
+    assert main(["config", "--preset", "atari100k", "--env", "Breakout"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["frame_stack"] == 4 and data["env_id"] == "ALE/Breakout-v5"
+
+
+def test_config_command_rejects_bad_values(capsys):
+    assert main(["config", "--lr", "-1"]) == 2
+    assert "lr must be a positive number" in capsys.readouterr().err
+    assert main(["config", "--preset", "atari100k", "--env", "Breakot"]) == 2
+    assert "did you mean 'Breakout'" in capsys.readouterr().err

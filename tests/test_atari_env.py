@@ -11,6 +11,7 @@ import pytest
 
 ale_py = pytest.importorskip("ale_py")
 
+from efficientzero.atari_games import atari100k_games  # noqa: E402
 from efficientzero.config import Config, ConfigError, atari100k  # noqa: E402
 from efficientzero.envs.atari import Atari100kEnv, make_atari_env  # noqa: E402
 from efficientzero.envs.video import record_episode, write_video  # noqa: E402
@@ -285,3 +286,12 @@ def test_record_episode_from_full_resolution_frames(tmp_path) -> None:
     capture.release()
     with pytest.raises(ValueError, match="rgb_array"):
         record_episode(make_atari_env(config()), lambda obs: 0, tmp_path / "x.mp4")
+
+
+def test_all_26_games_make_and_step() -> None:
+    for game in atari100k_games():
+        env = make_atari_env(config(game), seed=0)
+        obs, info = env.reset()
+        obs, reward, *_ = env.step(env.action_space.sample())
+        assert obs.shape == (3, 96, 96) and info["lives"] >= 0 and isinstance(reward, float)
+        env.close()

@@ -22,7 +22,9 @@ from efficientzero.types import TrajectoryBlock
 class TrajectoryBuilder:
     """One environment's current episode since the last cut."""
 
-    def __init__(self, frame_stack: int, block_length: int, pad_steps: int, clip_rewards: bool) -> None:
+    def __init__(
+        self, frame_stack: int, block_length: int, pad_steps: int, clip_rewards: bool
+    ) -> None:
         self.frame_stack = frame_stack
         self.block_length = block_length
         self.pad_steps = pad_steps
@@ -42,7 +44,14 @@ class TrajectoryBuilder:
         """The current stacked observation ``[S, *F]``."""
         return np.stack(self.frames[-self.frame_stack :])
 
-    def add(self, action: int, reward: float, root_value: float, policy: np.ndarray, next_frame: np.ndarray) -> TrajectoryBlock | None:
+    def add(
+        self,
+        action: int,
+        reward: float,
+        root_value: float,
+        policy: np.ndarray,
+        next_frame: np.ndarray,
+    ) -> TrajectoryBlock | None:
         """Record a step; returns a block once ``block_length + pad_steps`` steps are held."""
         self.actions.append(action)
         self.rewards.append(float(np.sign(reward)) if self.clip_rewards else float(reward))
@@ -98,14 +107,23 @@ def visit_temperature(config: Config, updates: int) -> float:
 class SelfPlayActor:
     """Steps ``len(envs)`` environments together with one batched search per step."""
 
-    def __init__(self, config: Config, model: InferenceModel, envs: list[gym.Env], num_actions: int, seed: int) -> None:
+    def __init__(
+        self,
+        config: Config,
+        model: InferenceModel,
+        envs: list[gym.Env],
+        num_actions: int,
+        seed: int,
+    ) -> None:
         self.config = config
         self.model = model
         self.envs = envs
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
         self.builders = [
-            TrajectoryBuilder(config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards)
+            TrajectoryBuilder(
+                config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards
+            )
             for _ in envs
         ]
         self.reset_envs()
@@ -126,9 +144,15 @@ class SelfPlayActor:
         frames = torch.from_numpy(np.stack([b.stacked() for b in self.builders]))
         root = self.model.root(frames)
         out = search(
-            self.model, root, num_simulations=c.num_simulations, discount=c.discount,
-            pb_c_base=c.pb_c_base, pb_c_init=c.pb_c_init, dirichlet_alpha=c.dirichlet_alpha,
-            exploration_fraction=c.root_exploration_fraction, rng=self.rng,
+            self.model,
+            root,
+            num_simulations=c.num_simulations,
+            discount=c.discount,
+            pb_c_base=c.pb_c_base,
+            pb_c_init=c.pb_c_init,
+            dirichlet_alpha=c.dirichlet_alpha,
+            exploration_fraction=c.root_exploration_fraction,
+            rng=self.rng,
         )
         policies = out.visit_counts / out.visit_counts.sum(axis=1, keepdims=True)
         actions = select_actions(out.visit_counts, temperature, self.rng)
@@ -140,13 +164,17 @@ class SelfPlayActor:
         if random_actions:  # before learning starts (SPEC §4): uniform actions, no search
             actions = self.rng.integers(self.num_actions, size=num_envs)
             root_values = np.zeros(num_envs, dtype=np.float32)
-            policies = np.full((num_envs, self.num_actions), 1.0 / self.num_actions, dtype=np.float32)
+            policies = np.full(
+                (num_envs, self.num_actions), 1.0 / self.num_actions, dtype=np.float32
+            )
         else:
             actions, root_values, policies = self._plan(temperature)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             frame, reward, terminated, truncated, info = env.step(int(actions[i]))
-            block = builder.add(int(actions[i]), float(reward), float(root_values[i]), policies[i], frame)
+            block = builder.add(
+                int(actions[i]), float(reward), float(root_values[i]), policies[i], frame
+            )
             if block is not None:
                 result.blocks.append(block)
             if "episode" in info:

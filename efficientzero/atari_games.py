@@ -69,6 +69,4 @@ def resolve_game(name: str) -> AtariGame:
         return games[by_lower[key.lower()]]
     close = difflib.get_close_matches(key.lower(), list(by_lower), n=1, cutoff=0.5)
     hint = f"; did you mean {by_lower[close[0]]!r}?" if close else ""
-    raise ConfigError(
-        f"unknown Atari 100k game {name!r}{hint} (the 26 games: {', '.join(games)})"
-    )
+    raise ConfigError(f"unknown Atari 100k game {name!r}{hint} (the 26 games: {', '.join(games)})")

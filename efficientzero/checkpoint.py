@@ -62,14 +62,16 @@ def save_checkpoint(path: Path, state: dict[str, Any], config: Config) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Config]:
+def load_checkpoint(
+    path: Path, map_location: str | torch.device = "cpu"
+) -> tuple[dict[str, Any], Config]:
     """(state, config) of a checkpoint; CheckpointError names what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure means a bad file
+    except Exception as error:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not an efficientzero checkpoint ({type(error).__name__}: "
             f"{str(error).splitlines()[0] if str(error) else ''})"
@@ -88,18 +90,37 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> tup
 
 
 # Fields that may differ between a run and its resumption: budgets, logging, the runtime layout.
-RESUMABLE_FIELDS = frozenset({
-    "device", "total_env_steps", "total_updates", "eval_interval", "checkpoint_interval", "log_interval",
-    "eval_episodes", "runtime", "num_actors", "num_reanalyzers", "ray_address", "learner_gpus",
-    "actor_gpus", "reanalyzer_gpus", "object_store_memory", "ray_dashboard",
-})
+RESUMABLE_FIELDS = frozenset(
+    {
+        "device",
+        "total_env_steps",
+        "total_updates",
+        "eval_interval",
+        "checkpoint_interval",
+        "log_interval",
+        "eval_episodes",
+        "runtime",
+        "num_actors",
+        "num_reanalyzers",
+        "ray_address",
+        "learner_gpus",
+        "actor_gpus",
+        "reanalyzer_gpus",
+        "object_store_memory",
+        "ray_dashboard",
+    }
+)
 
 
 def check_compatible(saved: Config, requested: Config, source: str) -> None:
     """Raise CheckpointError if ``requested`` differs from ``saved`` outside RESUMABLE_FIELDS."""
-    diff = {k: v for k, v in overrides_between(saved, requested).items() if k not in RESUMABLE_FIELDS}
+    diff = {
+        k: v for k, v in overrides_between(saved, requested).items() if k not in RESUMABLE_FIELDS
+    }
     if diff:
-        shown = ", ".join(f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items())[:4])
+        shown = ", ".join(
+            f"{k} (saved {a!r}, requested {b!r})" for k, (a, b) in sorted(diff.items())[:4]
+        )
         raise CheckpointError(
             f"{source} was made with another config: {shown}; drop these overrides or start a new run directory"
         )

@@ -277,28 +277,69 @@ def _check(ok: bool, message: str) -> None:
 
 
 _POSITIVE_INTS = (
-    "num_envs", "frame_stack", "frame_skip", "obs_size", "eval_episodes", "latent_dim",
-    "hidden_size", "num_channels", "reduced_channels", "head_hidden_size", "lstm_hidden_size",
-    "projection_dim", "projection_head_dim", "support_size", "num_simulations", "lstm_horizon_len",
-    "unroll_steps", "td_steps", "batch_size", "total_env_steps", "target_update_interval",
-    "selfplay_update_interval", "replay_capacity", "block_length", "checkpoint_interval",
-    "log_interval", "num_actors", "num_reanalyzers", "lr_decay_updates",
+    "num_envs",
+    "frame_stack",
+    "frame_skip",
+    "obs_size",
+    "eval_episodes",
+    "latent_dim",
+    "hidden_size",
+    "num_channels",
+    "reduced_channels",
+    "head_hidden_size",
+    "lstm_hidden_size",
+    "projection_dim",
+    "projection_head_dim",
+    "support_size",
+    "num_simulations",
+    "lstm_horizon_len",
+    "unroll_steps",
+    "td_steps",
+    "batch_size",
+    "total_env_steps",
+    "target_update_interval",
+    "selfplay_update_interval",
+    "replay_capacity",
+    "block_length",
+    "checkpoint_interval",
+    "log_interval",
+    "num_actors",
+    "num_reanalyzers",
+    "lr_decay_updates",
 )
 _NON_NEGATIVE = (
-    "noop_max", "num_blocks", "total_updates", "start_transitions", "eval_interval",
-    "weight_decay", "value_prefix_coef", "value_coef", "policy_coef", "consistency_coef",
-    "learner_gpus", "actor_gpus", "reanalyzer_gpus", "momentum",
+    "noop_max",
+    "num_blocks",
+    "total_updates",
+    "start_transitions",
+    "eval_interval",
+    "weight_decay",
+    "value_prefix_coef",
+    "value_coef",
+    "policy_coef",
+    "consistency_coef",
+    "learner_gpus",
+    "actor_gpus",
+    "reanalyzer_gpus",
+    "momentum",
 )
 _FRACTIONS = (
-    "repeat_action_probability", "root_exploration_fraction", "reanalyze_ratio",
-    "lr_warmup_fraction", "priority_alpha", "priority_beta",
+    "repeat_action_probability",
+    "root_exploration_fraction",
+    "reanalyze_ratio",
+    "lr_warmup_fraction",
+    "priority_alpha",
+    "priority_beta",
 )
 
 
 def _validate(c: Config) -> None:
     for name in _POSITIVE_INTS:
         value = getattr(c, name)
-        _check(isinstance(value, int) and value > 0, f"{name} must be a positive integer, got {value!r}")
+        _check(
+            isinstance(value, int) and value > 0,
+            f"{name} must be a positive integer, got {value!r}",
+        )
     for name in _NON_NEGATIVE:
         value = getattr(c, name)
         _check(value >= 0, f"{name} must be >= 0, got {value!r}")
@@ -307,17 +348,23 @@ def _validate(c: Config) -> None:
         _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
     _check(0.0 < c.discount <= 1.0, f"discount must be in (0, 1], got {c.discount!r}")
     _check(c.lr > 0 and math.isfinite(c.lr), f"lr must be a positive number, got {c.lr!r}")
-    _check(0.0 < c.lr_decay_rate <= 1.0, f"lr_decay_rate must be in (0, 1], got {c.lr_decay_rate!r}")
+    _check(
+        0.0 < c.lr_decay_rate <= 1.0, f"lr_decay_rate must be in (0, 1], got {c.lr_decay_rate!r}"
+    )
     _check(c.max_grad_norm > 0, f"max_grad_norm must be > 0, got {c.max_grad_norm!r}")
     _check(c.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {c.dirichlet_alpha!r}")
     _check(c.pb_c_base > 0 and c.pb_c_init >= 0, "pb_c_base must be > 0 and pb_c_init >= 0")
     _check(c.off_policy_tau > 0, f"off_policy_tau must be > 0, got {c.off_policy_tau!r}")
-    _check(c.updates_per_env_step >= 0, f"updates_per_env_step must be >= 0, got {c.updates_per_env_step!r}")
+    _check(
+        c.updates_per_env_step >= 0,
+        f"updates_per_env_step must be >= 0, got {c.updates_per_env_step!r}",
+    )
     for name in ("max_episode_steps", "eval_max_episode_steps", "object_store_memory"):
         value = getattr(c, name)
         _check(value is None or value > 0, f"{name} must be positive or None, got {value!r}")
     _check(
-        len(c.temperatures) == len(c.temperature_milestones) + 1 and all(t > 0 for t in c.temperatures),
+        len(c.temperatures) == len(c.temperature_milestones) + 1
+        and all(t > 0 for t in c.temperatures),
         "temperatures needs one positive value more than temperature_milestones",
     )
     _check(
@@ -325,8 +372,10 @@ def _validate(c: Config) -> None:
         and all(0.0 <= m <= 1.0 for m in c.temperature_milestones),
         "temperature_milestones must be increasing fractions in [0, 1]",
     )
-    _check(c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"),
-           f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {c.device!r}")
+    _check(
+        c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"),
+        f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {c.device!r}",
+    )
     _check(c.batch_size <= c.replay_capacity, "batch_size cannot exceed replay_capacity")
     _check(c.block_length <= c.replay_capacity, "block_length cannot exceed replay_capacity")
     _check(

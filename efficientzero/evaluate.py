@@ -63,11 +63,19 @@ def evaluate(
     if video_path is not None:
         video.append(envs[0].render())
     while active:
-        frames = torch.from_numpy(np.stack([np.stack(stacks[i][-config.frame_stack :]) for i in active]))
+        frames = torch.from_numpy(
+            np.stack([np.stack(stacks[i][-config.frame_stack :]) for i in active])
+        )
         root = model.root(frames)
         out = search(
-            model, root, num_simulations=config.num_simulations, discount=config.discount,
-            pb_c_base=config.pb_c_base, pb_c_init=config.pb_c_init, exploration_fraction=0.0, rng=rng,
+            model,
+            root,
+            num_simulations=config.num_simulations,
+            discount=config.discount,
+            pb_c_base=config.pb_c_base,
+            pb_c_init=config.pb_c_init,
+            exploration_fraction=0.0,
+            rng=rng,
         )
         actions = select_actions(out.visit_counts, 0.0, rng)
         still = []
@@ -75,7 +83,11 @@ def evaluate(
             frame, reward, terminated, truncated, _ = envs[i].step(int(actions[j]))
             returns[i] += reward
             lengths[i] += 1
-            stacks[i] = [*stacks[i][-(config.frame_stack - 1) :], frame] if config.frame_stack > 1 else [frame]
+            stacks[i] = (
+                [*stacks[i][-(config.frame_stack - 1) :], frame]
+                if config.frame_stack > 1
+                else [frame]
+            )
             if video_path is not None and i == 0 and not (terminated or truncated):
                 video.append(envs[0].render())
             if not (terminated or truncated):
@@ -90,6 +102,8 @@ def evaluate(
         write_video(video, video_path)
         written = str(video_path)
     return EvalResult(
-        returns=returns.tolist(), lengths=lengths.tolist(),
-        seeds=list(range(seed, seed + episodes)), video_path=written,
+        returns=returns.tolist(),
+        lengths=lengths.tolist(),
+        seeds=list(range(seed, seed + episodes)),
+        video_path=written,
     )

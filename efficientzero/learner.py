@@ -32,7 +32,12 @@ def learning_rate(config: Config, updates: int) -> float:
 
 def make_optimizer(config: Config, net: torch.nn.Module) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
-        return torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            net.parameters(),
+            lr=config.lr,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
     return torch.optim.Adam(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -71,8 +76,13 @@ class Learner:
             self.augment = augment_frames
         with self._autocast():
             loss, metrics, priorities = compute_loss(
-                self.net, batch, frame_stack=c.frame_stack, lstm_horizon_len=c.lstm_horizon_len,
-                weights=self.loss_weights, use_consistency=c.use_consistency, augment=self.augment,
+                self.net,
+                batch,
+                frame_stack=c.frame_stack,
+                lstm_horizon_len=c.lstm_horizon_len,
+                weights=self.loss_weights,
+                use_consistency=c.use_consistency,
+                augment=self.augment,
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -87,7 +97,11 @@ class Learner:
         return cpu_state_dict(self.net)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "updates": self.updates}
+        return {
+            "net": self.net.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updates": self.updates,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.net.load_state_dict(state["net"])

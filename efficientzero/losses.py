@@ -85,9 +85,15 @@ def compute_loss(
             state = (torch.zeros_like(state[0]), torch.zeros_like(state[1]))
         latent = _scale_gradient(latent, 0.5)
         value_logits, policy_logits = net.predict(latent)
-        value_loss = value_loss + _cross_entropy(value_logits, value_target[:, k]) * value_mask[:, k]
-        policy_loss = policy_loss + _cross_entropy(policy_logits, batch.target_policies[:, k]) * mask[:, k]
-        prefix_loss = prefix_loss + _cross_entropy(prefix_logits, prefix_target[:, k - 1]) * value_mask[:, k]
+        value_loss = (
+            value_loss + _cross_entropy(value_logits, value_target[:, k]) * value_mask[:, k]
+        )
+        policy_loss = (
+            policy_loss + _cross_entropy(policy_logits, batch.target_policies[:, k]) * mask[:, k]
+        )
+        prefix_loss = (
+            prefix_loss + _cross_entropy(prefix_logits, prefix_target[:, k - 1]) * value_mask[:, k]
+        )
         if use_consistency:
             online = net.project(latent, with_head=True)
             cosine = F.cosine_similarity(online.float(), target_proj[:, k - 1].float(), dim=-1)
@@ -101,9 +107,24 @@ def compute_loss(
     )
     loss = (batch.weights * per_sample).mean() / K
     priorities = (value_0 - batch.target_values[:, 0]).abs()
-    names = ("loss", "value_prefix_loss", "value_loss", "policy_loss", "consistency_loss", "value_0", "target_value_0")
-    values = torch.stack([
-        loss.detach(), prefix_loss.detach().mean(), value_loss.detach().mean(), policy_loss.detach().mean(),
-        consistency_loss.detach().mean(), value_0.mean(), batch.target_values[:, 0].mean(),
-    ]).tolist()  # one device sync for all metrics
+    names = (
+        "loss",
+        "value_prefix_loss",
+        "value_loss",
+        "policy_loss",
+        "consistency_loss",
+        "value_0",
+        "target_value_0",
+    )
+    values = torch.stack(
+        [
+            loss.detach(),
+            prefix_loss.detach().mean(),
+            value_loss.detach().mean(),
+            policy_loss.detach().mean(),
+            consistency_loss.detach().mean(),
+            value_0.mean(),
+            batch.target_values[:, 0].mean(),
+        ]
+    ).tolist()  # one device sync for all metrics
     return loss, dict(zip(names, values)), priorities

@@ -34,8 +34,13 @@ class Reanalyzer:
         c = self.config
         root = self.model.root(torch.from_numpy(frames))
         out = search(
-            self.model, root, num_simulations=c.num_simulations, discount=c.discount,
-            pb_c_base=c.pb_c_base, pb_c_init=c.pb_c_init, dirichlet_alpha=c.dirichlet_alpha,
+            self.model,
+            root,
+            num_simulations=c.num_simulations,
+            discount=c.discount,
+            pb_c_base=c.pb_c_base,
+            pb_c_init=c.pb_c_init,
+            dirichlet_alpha=c.dirichlet_alpha,
             exploration_fraction=c.root_exploration_fraction if c.reanalyze_root_noise else 0.0,
             rng=self.rng,
         )
@@ -58,7 +63,7 @@ class Reanalyzer:
         """[B, K+1, A]: fresh search policies for the first ``reanalyze_ratio`` of the batch."""
         policies = sampled.policies.copy()
         batch, steps = mask.shape
-        count = int(round(self.config.reanalyze_ratio * batch))
+        count = round(self.config.reanalyze_ratio * batch)
         if count == 0:
             return policies
         stack = self.config.frame_stack
@@ -75,8 +80,12 @@ class Reanalyzer:
         c = self.config
         K = sampled.actions.shape[1]
         mask, value_mask = state_masks(sampled.steps_to_end, sampled.terminated, K)
-        values = value_targets(sampled.rewards, self.bootstrap_values(sampled), sampled.bootstrap_steps, c.discount)
-        prefixes = value_prefix_targets(sampled.rewards[:, :K], c.lstm_horizon_len, c.use_value_prefix)
+        values = value_targets(
+            sampled.rewards, self.bootstrap_values(sampled), sampled.bootstrap_steps, c.discount
+        )
+        prefixes = value_prefix_targets(
+            sampled.rewards[:, :K], c.lstm_horizon_len, c.use_value_prefix
+        )
         policies = self.policy_targets(sampled, mask)
 
         def to(x: np.ndarray) -> torch.Tensor:

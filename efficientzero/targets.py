@@ -16,7 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 
-def value_prefix_targets(rewards: np.ndarray, lstm_horizon_len: int, use_value_prefix: bool = True) -> np.ndarray:
+def value_prefix_targets(
+    rewards: np.ndarray, lstm_horizon_len: int, use_value_prefix: bool = True
+) -> np.ndarray:
     """``rewards`` [B, K] (u_t .. u_{t+K-1}) -> targets [B, K] of unroll steps 1..K.
 
     Step k predicts the sum of rewards of steps ``reset(k)+1 .. k`` where ``reset(k)`` is the
@@ -53,7 +55,9 @@ def value_targets(
     return out.astype(np.float32)
 
 
-def state_masks(steps_to_end: np.ndarray, terminated: np.ndarray, unroll_steps: int) -> tuple[np.ndarray, np.ndarray]:
+def state_masks(
+    steps_to_end: np.ndarray, terminated: np.ndarray, unroll_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(mask, value_mask), each [B, K+1] float32 (see the module docstring)."""
     k = np.arange(unroll_steps + 1)[None, :]
     steps = steps_to_end[:, None]

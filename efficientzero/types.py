@@ -113,7 +113,12 @@ class TrajectoryBlock:
         return int(self.actions.shape[0])
 
     def nbytes(self) -> int:
-        return int(sum(a.nbytes for a in (self.frames, self.actions, self.rewards, self.root_values, self.policies)))
+        return int(
+            sum(
+                a.nbytes
+                for a in (self.frames, self.actions, self.rewards, self.root_values, self.policies)
+            )
+        )
 
 
 @dataclass

@@ -7,8 +7,16 @@ import numpy as np
 from efficientzero.types import TrajectoryBlock
 
 
-def make_block(n: int, num_positions: int | None = None, *, start: int = 0, num_actions: int = 2,
-               frame_stack: int = 1, episode_end: bool = True, terminated: bool = True) -> TrajectoryBlock:
+def make_block(
+    n: int,
+    num_positions: int | None = None,
+    *,
+    start: int = 0,
+    num_actions: int = 2,
+    frame_stack: int = 1,
+    episode_end: bool = True,
+    terminated: bool = True,
+) -> TrajectoryBlock:
     """A vector block whose frame of step t is [start + t] and reward of step t is start + t."""
     steps = np.arange(start, start + n + 1, dtype=np.float32)
     pre = np.full(frame_stack - 1, start, dtype=np.float32)

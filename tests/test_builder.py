@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 
 from efficientzero.actor import TrajectoryBuilder, visit_temperature
@@ -8,7 +10,9 @@ def run_episode(builder, length, block_length, pad):
     blocks = []
     builder.start(np.array([0.0], np.float32))
     for t in range(length):
-        block = builder.add(t % 2, float(t), 0.0, np.array([0.5, 0.5], np.float32), np.array([t + 1.0], np.float32))
+        block = builder.add(
+            t % 2, float(t), 0.0, np.array([0.5, 0.5], np.float32), np.array([t + 1.0], np.float32)
+        )
         if block is not None:
             blocks.append(block)
     blocks.append(builder.finish(terminated=True))
@@ -17,7 +21,9 @@ def run_episode(builder, length, block_length, pad):
 
 def test_blocks_cover_every_step_once_with_padding_from_the_next_block():
     block_length, pad = 4, 3
-    builder = TrajectoryBuilder(frame_stack=2, block_length=block_length, pad_steps=pad, clip_rewards=False)
+    builder = TrajectoryBuilder(
+        frame_stack=2, block_length=block_length, pad_steps=pad, clip_rewards=False
+    )
     blocks = run_episode(builder, 13, block_length, pad)
     assert [b.num_positions for b in blocks] == [4, 4, 5]
     assert [b.length for b in blocks] == [7, 7, 5]
@@ -26,7 +32,7 @@ def test_blocks_cover_every_step_once_with_padding_from_the_next_block():
     covered = np.concatenate([b.rewards[: b.num_positions] for b in blocks])
     assert covered.tolist() == list(range(13))
     # the padding of block i equals the first steps of block i + 1
-    for first, second in zip(blocks, blocks[1:]):
+    for first, second in itertools.pairwise(blocks):
         shared = min(pad, second.length)
         assert np.array_equal(first.rewards[block_length:], second.rewards[:shared])
         assert np.array_equal(first.frames[block_length + 1 :], second.frames[1 : 1 + shared + 1])
@@ -47,4 +53,11 @@ def test_rewards_are_sign_clipped_when_asked():
 
 def test_temperature_schedule():
     c = make_preset("cartpole").replace(total_updates=100)
-    assert [visit_temperature(c, u) for u in (0, 49, 50, 74, 75, 100)] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    assert [visit_temperature(c, u) for u in (0, 49, 50, 74, 75, 100)] == [
+        1.0,
+        1.0,
+        0.5,
+        0.5,
+        0.25,
+        0.25,
+    ]

@@ -24,7 +24,12 @@ def test_presets_validate():
     make_preset("cartpole").validate()
     atari = make_preset("atari100k", "Breakout").validate()
     assert atari.env_id == "ALE/Breakout-v5"
-    assert (atari.total_env_steps, atari.total_updates, atari.num_simulations, atari.batch_size) == (100_000, 120_000, 50, 256)
+    assert (
+        atari.total_env_steps,
+        atari.total_updates,
+        atari.num_simulations,
+        atari.batch_size,
+    ) == (100_000, 120_000, 50, 256)
     assert atari.discount == pytest.approx(0.997**4)
 
 
@@ -57,9 +62,26 @@ def test_json_round_trip():
 
 
 def test_config_command_applies_overrides(capsys):
-    assert main(["config", "--env", "Acrobot-v1", "--num-simulations", "7", "--use_consistency", "False"]) == 0
+    assert (
+        main(
+            [
+                "config",
+                "--env",
+                "Acrobot-v1",
+                "--num-simulations",
+                "7",
+                "--use_consistency",
+                "False",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
-    assert data["env_id"] == "Acrobot-v1" and data["num_simulations"] == 7 and data["use_consistency"] is False
+    assert (
+        data["env_id"] == "Acrobot-v1"
+        and data["num_simulations"] == 7
+        and data["use_consistency"] is False
+    )
 
 
 def test_config_command_atari_preset(capsys):

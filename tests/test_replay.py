@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
+from helpers import make_block
 
 from efficientzero.replay import ReplayBuffer, SumTree
-from helpers import make_block
 
 
 def test_sum_tree_samples_proportionally():
@@ -78,7 +78,9 @@ def test_gather_pads_past_termination():
 def test_gather_bootstraps_from_final_observation_after_truncation():
     replay = make_replay()
     replay.add(make_block(5, terminated=False))
-    sampled = replay.gather(np.array([2]), np.ones(1, np.float32), np.array([2]), np.random.default_rng(0))
+    sampled = replay.gather(
+        np.array([2]), np.ones(1, np.float32), np.array([2]), np.random.default_rng(0)
+    )
     # t = 2, l = 2, n = 5: k=0 -> obs 4 (2 steps), k=1 -> obs 5 (2 steps), k=2 -> obs 5 (1 step)
     assert sampled.bootstrap_mask.tolist() == [[True, True, True]]
     assert sampled.bootstrap_steps.tolist() == [[2, 2, 1]]
@@ -89,7 +91,9 @@ def test_gather_uses_padding_of_an_unfinished_block():
     replay = make_replay()
     # 4 positions + 4 padding steps (unroll 2 + td 2) of an episode that goes on
     replay.add(make_block(8, num_positions=4, episode_end=False))
-    sampled = replay.gather(np.array([3]), np.ones(1, np.float32), np.array([2]), np.random.default_rng(0))
+    sampled = replay.gather(
+        np.array([3]), np.ones(1, np.float32), np.array([2]), np.random.default_rng(0)
+    )
     assert sampled.frames[0, :, 0].tolist() == [3, 4, 5]
     assert sampled.rewards[0].tolist() == [3, 4, 5, 6]
     assert sampled.bootstrap_mask.all() and sampled.bootstrap_steps.tolist() == [[2, 2, 2]]
@@ -100,7 +104,9 @@ def test_gather_uses_padding_of_an_unfinished_block():
 def test_frame_stacks_rebuilt_from_single_frames():
     replay = ReplayBuffer(100, frame_stack=3, unroll_steps=1, td_steps=1)
     replay.add(make_block(4, frame_stack=3, start=10))
-    sampled = replay.gather(np.array([0]), np.ones(1, np.float32), np.array([1]), np.random.default_rng(0))
+    sampled = replay.gather(
+        np.array([0]), np.ones(1, np.float32), np.array([1]), np.random.default_rng(0)
+    )
     # step 0's stack repeats the first frame; frames window covers stacks of steps 0 and 1
     assert sampled.frames[0, :, 0].tolist() == [10, 10, 10, 11]
     assert sampled.bootstrap_frames[0, 0, :, 0].tolist() == [10, 10, 11]

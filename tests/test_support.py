@@ -43,4 +43,8 @@ def test_values_beyond_support_are_clipped():
     big = torch.tensor([1e6, -1e6])
     probs = scalar_to_support(big, support)
     assert probs[0, -1] == 1.0 and probs[1, 0] == 1.0
-    assert math.isclose(float(support_to_scalar(torch.log(probs + 1e-30), support)[0]), float(h_inv(torch.tensor(5.0))), rel_tol=1e-4)
+    assert math.isclose(
+        float(support_to_scalar(torch.log(probs + 1e-30), support)[0]),
+        float(h_inv(torch.tensor(5.0))),
+        rel_tol=1e-4,
+    )

@@ -25,7 +25,9 @@ def test_value_targets_by_hand():
 
 
 def test_value_targets_zero_steps_is_pure_bootstrap():
-    z = value_targets(np.zeros((1, 3), np.float32), np.array([[7.0, 0.0]], np.float32), np.array([[0, 0]]), 0.5)
+    z = value_targets(
+        np.zeros((1, 3), np.float32), np.array([[7.0, 0.0]], np.float32), np.array([[0, 0]]), 0.5
+    )
     assert np.allclose(z, [[7.0, 0.0]])
 
 

@@ -31,7 +31,9 @@ def _check_id(env_id: str) -> None:
         return
     close = difflib.get_close_matches(env_id, list(gym.registry), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ConfigError(f"unknown environment {env_id!r}{hint} (any gymnasium id with a Discrete action space)")
+    raise ConfigError(
+        f"unknown environment {env_id!r}{hint} (any gymnasium id with a Discrete action space)"
+    )
 
 
 def _check_spaces(env: gym.Env, env_id: str) -> None:
@@ -63,7 +65,9 @@ class _FloatObservation(gym.ObservationWrapper):
         return np.asarray(observation, dtype=np.float32)
 
 
-def make_env(config: Config, *, evaluation: bool = False, render_mode: str | None = None) -> gym.Env:
+def make_env(
+    config: Config, *, evaluation: bool = False, render_mode: str | None = None
+) -> gym.Env:
     """A new environment for ``config.env_id`` (unseeded: call ``reset(seed=...)``)."""
     if is_atari_id(config.env_id):
         from efficientzero.envs.atari import make_atari_env
@@ -85,7 +89,9 @@ def env_spec(config: Config) -> EnvSpec:
     env = make_env(config)
     try:
         space = env.observation_space
-        assert isinstance(space, gym.spaces.Box) and isinstance(env.action_space, gym.spaces.Discrete)
+        assert isinstance(space, gym.spaces.Box) and isinstance(
+            env.action_space, gym.spaces.Discrete
+        )
         return EnvSpec(tuple(space.shape), np.dtype(space.dtype), int(env.action_space.n))
     finally:
         env.close()

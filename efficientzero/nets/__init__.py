@@ -8,7 +8,9 @@ from efficientzero.nets.inference import InferenceModel, stack_frames
 from efficientzero.nets.mlp import MLPNet
 
 
-def build_network(config: Config, frame_shape: tuple[int, ...], num_actions: int) -> EfficientZeroNet:
+def build_network(
+    config: Config, frame_shape: tuple[int, ...], num_actions: int
+) -> EfficientZeroNet:
     """The network for ``config`` given one frame's shape (``(D,)`` or ``(C, H, W)``)."""
     kind = config.network
     if kind == "auto":

@@ -17,7 +17,9 @@ LSTMState = tuple[torch.Tensor, torch.Tensor]
 """(h, c), each [B, lstm_hidden_size]."""
 
 
-def mlp(sizes: list[int], norm: type[nn.Module] = nn.LayerNorm, zero_last: bool = False) -> nn.Sequential:
+def mlp(
+    sizes: list[int], norm: type[nn.Module] = nn.LayerNorm, zero_last: bool = False
+) -> nn.Sequential:
     """Linear layers with ``norm`` + ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
@@ -40,8 +42,13 @@ class ValuePrefixHead(nn.Module):
     """
 
     def __init__(
-        self, in_features: int, lstm_hidden_size: int, head_hidden_size: int, out_size: int,
-        norm: type[nn.Module], use_lstm: bool = True,
+        self,
+        in_features: int,
+        lstm_hidden_size: int,
+        head_hidden_size: int,
+        out_size: int,
+        norm: type[nn.Module],
+        use_lstm: bool = True,
     ) -> None:
         super().__init__()
         self.use_lstm = use_lstm

@@ -22,7 +22,11 @@ from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 def stack_frames(frames: torch.Tensor) -> torch.Tensor:
     """Frames ``[B, S, *F]`` -> float network input ``[B, S*C, H, W]`` (images, /255) or ``[B, S*D]``."""
     if frames.dtype == torch.uint8:
-        return frames.flatten(1, 2).float().div_(255.0) if frames.dim() == 5 else frames.flatten(1).float() / 255.0
+        return (
+            frames.flatten(1, 2).float().div_(255.0)
+            if frames.dim() == 5
+            else frames.flatten(1).float() / 255.0
+        )
     return frames.flatten(1, 2).float() if frames.dim() == 5 else frames.flatten(1).float()
 
 
@@ -87,9 +91,17 @@ class InferenceModel:
             value_logits, policy_logits = net.predict(next_latent)
         prefix = support_to_scalar(prefix_logits, net.support_size)
         parent_is_reset = depth % self.horizon == 0
-        reward = prefix - torch.where(parent_is_reset, torch.zeros_like(parent_prefix), parent_prefix)
+        reward = prefix - torch.where(
+            parent_is_reset, torch.zeros_like(parent_prefix), parent_prefix
+        )
         child_depth = depth + 1
         keep = (child_depth % self.horizon != 0).unsqueeze(1).to(h.dtype)
         value = support_to_scalar(value_logits, net.support_size)
-        next_embedding = (next_latent.float(), h.float() * keep, c.float() * keep, prefix, child_depth)
+        next_embedding = (
+            next_latent.float(),
+            h.float() * keep,
+            c.float() * keep,
+            prefix,
+            child_depth,
+        )
         return RecurrentOutput(reward, value, policy_logits.float(), next_embedding)

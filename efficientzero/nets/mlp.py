@@ -39,14 +39,21 @@ class MLPNet(EfficientZeroNet):
         self.representation = mlp([observation_size, hidden_size, hidden_size, latent_dim])
         self.dynamics_trunk = mlp([latent_dim + num_actions, hidden_size, hidden_size, latent_dim])
         self.value_prefix_head = ValuePrefixHead(
-            latent_dim, lstm_hidden_size, head_hidden_size, out, nn.LayerNorm, use_lstm=use_value_prefix
+            latent_dim,
+            lstm_hidden_size,
+            head_hidden_size,
+            out,
+            nn.LayerNorm,
+            use_lstm=use_value_prefix,
         )
         self.prediction_trunk = mlp([latent_dim, hidden_size, hidden_size])
         self.prediction_norm = nn.LayerNorm(hidden_size)
         self.value_head = mlp([hidden_size, head_hidden_size, out], zero_last=True)
         self.policy_head = mlp([hidden_size, head_hidden_size, num_actions], zero_last=True)
         self.projector = mlp([latent_dim, projection_dim, projection_dim], nn.BatchNorm1d)
-        self.projection_head = mlp([projection_dim, projection_head_dim, projection_dim], nn.BatchNorm1d)
+        self.projection_head = mlp(
+            [projection_dim, projection_head_dim, projection_dim], nn.BatchNorm1d
+        )
 
     def _finish(self, latent: torch.Tensor) -> torch.Tensor:
         return self.scale_latent(latent) if self.use_scale else latent
@@ -58,7 +65,9 @@ class MLPNet(EfficientZeroNet):
         self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
     ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
         one_hot = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
-        next_latent = self._finish(latent + self.dynamics_trunk(torch.cat([latent, one_hot], dim=1)))
+        next_latent = self._finish(
+            latent + self.dynamics_trunk(torch.cat([latent, one_hot], dim=1))
+        )
         logits, state = self.value_prefix_head(next_latent, state)
         return next_latent, state, logits
 

@@ -43,5 +43,7 @@ def scalar_to_support(x: torch.Tensor, support_size: int) -> torch.Tensor:
 def support_to_scalar(logits: torch.Tensor, support_size: int) -> torch.Tensor:
     """Softmax expectation over the support followed by ``h^-1``: ``[..., 2S + 1] -> [...]``."""
     probs = torch.softmax(logits.float(), dim=-1)
-    support = torch.arange(-support_size, support_size + 1, device=logits.device, dtype=torch.float32)
+    support = torch.arange(
+        -support_size, support_size + 1, device=logits.device, dtype=torch.float32
+    )
     return h_inv((probs * support).sum(-1))

@@ -101,7 +101,9 @@ class ReplayBuffer:
             self.tree.set(slots[live], values**self.alpha)
 
     # ------------------------------------------------------------------ sampling
-    def sample_ids(self, batch_size: int, beta: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample_ids(
+        self, batch_size: int, beta: float, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Position ids ``[B]`` and importance weights ``[B]`` (normalised by the batch maximum)."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
@@ -134,8 +136,15 @@ class ReplayBuffer:
             raise KeyError("some sampled positions are no longer in replay")
         blocks = [self.blocks[b] for b in self.slot_block[slots]]
         return gather_positions(
-            blocks, self.slot_offset[slots], ids, weights, horizons,
-            frame_stack=self.frame_stack, unroll_steps=self.unroll_steps, td_steps=self.td_steps, rng=rng,
+            blocks,
+            self.slot_offset[slots],
+            ids,
+            weights,
+            horizons,
+            frame_stack=self.frame_stack,
+            unroll_steps=self.unroll_steps,
+            td_steps=self.td_steps,
+            rng=rng,
         )
 
     def sample(
@@ -147,7 +156,11 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------ stats and checkpoints
     def nbytes(self) -> int:
-        return sum(b.nbytes() for b in self.blocks.values()) + self.tree.tree.nbytes + 3 * self.slot_id.nbytes
+        return (
+            sum(b.nbytes() for b in self.blocks.values())
+            + self.tree.tree.nbytes
+            + 3 * self.slot_id.nbytes
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Arrays and counters to rebuild the buffer exactly (blocks, priorities, ids)."""
@@ -155,28 +168,46 @@ class ReplayBuffer:
         for block_id, first, count in self._order:
             b = self.blocks[block_id]
             slots = np.arange(first, first + count) % self.capacity
-            blocks.append({
-                "frames": b.frames, "actions": b.actions, "rewards": b.rewards,
-                "root_values": b.root_values, "policies": b.policies,
-                "num_positions": b.num_positions, "episode_end": b.episode_end,
-                "terminated": b.terminated, "first_id": first, "tree_values": self.tree.get(slots),
-            })
+            blocks.append(
+                {
+                    "frames": b.frames,
+                    "actions": b.actions,
+                    "rewards": b.rewards,
+                    "root_values": b.root_values,
+                    "policies": b.policies,
+                    "num_positions": b.num_positions,
+                    "episode_end": b.episode_end,
+                    "terminated": b.terminated,
+                    "first_id": first,
+                    "tree_values": self.tree.get(slots),
+                }
+            )
         return {
-            "blocks": blocks, "num_added": self.num_added, "num_blocks_added": self.num_blocks_added,
+            "blocks": blocks,
+            "num_added": self.num_added,
+            "num_blocks_added": self.num_blocks_added,
             "max_priority": self.max_priority,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.__init__(  # type: ignore[misc]
-            self.capacity, frame_stack=self.frame_stack, unroll_steps=self.unroll_steps,
-            td_steps=self.td_steps, alpha=self.alpha, use_priority=self.use_priority,
+            self.capacity,
+            frame_stack=self.frame_stack,
+            unroll_steps=self.unroll_steps,
+            td_steps=self.td_steps,
+            alpha=self.alpha,
+            use_priority=self.use_priority,
         )
         for entry in state["blocks"]:
             block = TrajectoryBlock(
-                frames=np.asarray(entry["frames"]), actions=np.asarray(entry["actions"]),
-                rewards=np.asarray(entry["rewards"]), root_values=np.asarray(entry["root_values"]),
-                policies=np.asarray(entry["policies"]), num_positions=int(entry["num_positions"]),
-                episode_end=bool(entry["episode_end"]), terminated=bool(entry["terminated"]),
+                frames=np.asarray(entry["frames"]),
+                actions=np.asarray(entry["actions"]),
+                rewards=np.asarray(entry["rewards"]),
+                root_values=np.asarray(entry["root_values"]),
+                policies=np.asarray(entry["policies"]),
+                num_positions=int(entry["num_positions"]),
+                episode_end=bool(entry["episode_end"]),
+                terminated=bool(entry["terminated"]),
             )
             self.num_added = int(entry["first_id"])
             self.add(block)

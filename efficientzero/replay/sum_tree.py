@@ -54,7 +54,12 @@ class SumTree:
         return self.tree[np.asarray(slots, dtype=np.int64) + self.size]
 
     def set(self, slots: np.ndarray, values: np.ndarray) -> None:
-        _update(self.tree, self.size, np.asarray(slots, dtype=np.int64), np.asarray(values, dtype=np.float64))
+        _update(
+            self.tree,
+            self.size,
+            np.asarray(slots, dtype=np.int64),
+            np.asarray(values, dtype=np.float64),
+        )
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
         """Stratified proportional sampling: one draw in each of ``batch_size`` equal segments."""

@@ -108,7 +108,11 @@ class MetricsLogger:
     def evaluation(self, record: dict[str, Any]) -> None:
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        self.scalars("eval", {k: v for k, v in record.items() if isinstance(v, (int, float))}, int(record["env_steps"]))
+        self.scalars(
+            "eval",
+            {k: v for k, v in record.items() if isinstance(v, (int, float))},
+            int(record["env_steps"]),
+        )
         if self.writer is not None:
             self.writer.flush()
 
@@ -120,8 +124,10 @@ class MetricsLogger:
 def inference_copy(net: EfficientZeroNet, config: Config) -> InferenceModel:
     """An independent eval-mode copy of ``net`` wrapped for search (self-play, target, evaluation)."""
     return InferenceModel(
-        copy.deepcopy(net), lstm_horizon_len=config.lstm_horizon_len,
-        use_value_prefix=config.use_value_prefix, mixed_precision=config.mixed_precision,
+        copy.deepcopy(net),
+        lstm_horizon_len=config.lstm_horizon_len,
+        use_value_prefix=config.use_value_prefix,
+        mixed_precision=config.mixed_precision,
     )
 
 

@@ -22,7 +22,9 @@ from efficientzero.nets import InferenceModel, build_network
 from efficientzero.run.common import RunDirectory, RunDirectoryError, resolve_device
 
 
-def load_weights(path: Path, device: torch.device) -> tuple[dict[str, torch.Tensor], Config, dict[str, Any]]:
+def load_weights(
+    path: Path, device: torch.device
+) -> tuple[dict[str, torch.Tensor], Config, dict[str, Any]]:
     """(network weights, config, counters) from a final or a full training checkpoint."""
     state, config = load_checkpoint(path, map_location=device)
     if "net" in state:
@@ -34,20 +36,34 @@ def load_weights(path: Path, device: torch.device) -> tuple[dict[str, torch.Tens
     return weights, config, dict(state.get("counters", {}))
 
 
-def build_inference(config: Config, weights: dict[str, torch.Tensor], device: torch.device) -> InferenceModel:
+def build_inference(
+    config: Config, weights: dict[str, torch.Tensor], device: torch.device
+) -> InferenceModel:
     spec = env_spec(config)
     net = build_network(config, spec.frame_shape, spec.num_actions).to(device)
     try:
         net.load_state_dict(weights)
     except RuntimeError as error:
-        raise CheckpointError(f"checkpoint weights do not fit the network of its config: {str(error).splitlines()[0]}") from error
-    return InferenceModel(net, lstm_horizon_len=config.lstm_horizon_len, use_value_prefix=config.use_value_prefix,
-                          mixed_precision=config.mixed_precision)
+        raise CheckpointError(
+            f"checkpoint weights do not fit the network of its config: {str(error).splitlines()[0]}"
+        ) from error
+    return InferenceModel(
+        net,
+        lstm_horizon_len=config.lstm_horizon_len,
+        use_value_prefix=config.use_value_prefix,
+        mixed_precision=config.mixed_precision,
+    )
 
 
 def eval_command(
-    run_dir: Path | None, checkpoint: Path | None, *, episodes: int | None, seed: int,
-    video: Path | None, out: Path | None, device: str,
+    run_dir: Path | None,
+    checkpoint: Path | None,
+    *,
+    episodes: int | None,
+    seed: int,
+    video: Path | None,
+    out: Path | None,
+    device: str,
 ) -> int:
     if run_dir is not None:
         rd = RunDirectory(run_dir)
@@ -70,14 +86,28 @@ def eval_command(
     if count <= 0:
         raise RunDirectoryError(f"--episodes must be positive, got {count}")
     render = "rgb_array" if video is not None else None
-    result = evaluate(config, model, lambda: make_env(config, evaluation=True, render_mode=render),
-                      episodes=count, seed=seed, video_path=video)
+    result = evaluate(
+        config,
+        model,
+        lambda: make_env(config, evaluation=True, render_mode=render),
+        episodes=count,
+        seed=seed,
+        video_path=video,
+    )
     summary = {
-        "env_id": config.env_id, "preset": config.preset, "checkpoint": str(checkpoint),
-        "env_steps": counters.get("env_steps"), "updates": counters.get("updates"),
-        "episodes": len(result.returns), "seeds": result.seeds, "returns": result.returns,
-        "lengths": result.lengths, "return_mean": result.mean, "return_std": result.std,
-        "return_median": float(np.median(result.returns)), "video": result.video_path,
+        "env_id": config.env_id,
+        "preset": config.preset,
+        "checkpoint": str(checkpoint),
+        "env_steps": counters.get("env_steps"),
+        "updates": counters.get("updates"),
+        "episodes": len(result.returns),
+        "seeds": result.seeds,
+        "returns": result.returns,
+        "lengths": result.lengths,
+        "return_mean": result.mean,
+        "return_std": result.std,
+        "return_median": float(np.median(result.returns)),
+        "video": result.video_path,
     }
     summary_path = out or out_dir / "eval.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")

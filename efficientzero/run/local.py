@@ -29,7 +29,13 @@ from efficientzero.nets import build_network
 from efficientzero.reanalyze import Reanalyzer
 from efficientzero.replay import ReplayBuffer
 from efficientzero.run.common import (
-    MetricsLogger, RunDirectory, describe, inference_copy, resolve_device, rng_state, set_rng_state,
+    MetricsLogger,
+    RunDirectory,
+    describe,
+    inference_copy,
+    resolve_device,
+    rng_state,
+    set_rng_state,
 )
 
 
@@ -68,16 +74,26 @@ class LocalRun:
         self.learner = Learner(c, net, self.device)
         seeds = np.random.SeedSequence(c.seed).generate_state(3)
         self.actor = SelfPlayActor(
-            c, inference_copy(net, c), [make_env(c) for _ in range(c.num_envs)], self.spec.num_actions, int(seeds[0])
+            c,
+            inference_copy(net, c),
+            [make_env(c) for _ in range(c.num_envs)],
+            self.spec.num_actions,
+            int(seeds[0]),
         )
         self.reanalyzer = Reanalyzer(c, inference_copy(net, c), int(seeds[1]))
         self.eval_model = inference_copy(net, c)
         self.sample_rng = np.random.default_rng(int(seeds[2]))
         self.replay = ReplayBuffer(
-            c.replay_capacity, frame_stack=c.frame_stack, unroll_steps=c.unroll_steps, td_steps=c.td_steps,
-            alpha=c.priority_alpha, use_priority=c.use_priority,
+            c.replay_capacity,
+            frame_stack=c.frame_stack,
+            unroll_steps=c.unroll_steps,
+            td_steps=c.td_steps,
+            alpha=c.priority_alpha,
+            use_priority=c.use_priority,
         )
-        self.counters = Counters(next_eval=c.eval_interval if c.eval_interval > 0 else c.total_env_steps)
+        self.counters = Counters(
+            next_eval=c.eval_interval if c.eval_interval > 0 else c.total_env_steps
+        )
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
         self.logger = MetricsLogger(run_dir)
@@ -99,7 +115,9 @@ class LocalRun:
     def update(self) -> None:
         c, n = self.config, self.counters
         age_unit = c.off_policy_age_unit if c.use_off_policy_correction else None
-        sampled = self.replay.sample(c.batch_size, replay_beta(c, n.updates), self.sample_rng, age_unit)
+        sampled = self.replay.sample(
+            c.batch_size, replay_beta(c, n.updates), self.sample_rng, age_unit
+        )
         batch = self.reanalyzer.make_batch(sampled, self.device)
         metrics, priorities = self.learner.step(batch)
         self.replay.update_priorities(batch.indices, priorities)
@@ -116,14 +134,24 @@ class LocalRun:
         c, n = self.config, self.counters
         self.eval_model.net.load_state_dict(self.learner.weights())
         result = evaluate(
-            c, self.eval_model, lambda: make_env(c, evaluation=True), episodes=c.eval_episodes,
+            c,
+            self.eval_model,
+            lambda: make_env(c, evaluation=True),
+            episodes=c.eval_episodes,
             seed=10_000 + n.env_steps,
         )
         record = {
-            "env_steps": n.env_steps, "updates": n.updates, "wall_seconds": round(n.wall_seconds, 2),
-            "eval_return_mean": result.mean, "eval_return_std": result.std, "eval_episodes": len(result.returns),
-            "train_return_mean": float(np.mean(self.recent_returns)) if self.recent_returns else None,
-            "episodes": n.episodes, **{k: v for k, v in self.last_metrics.items()},
+            "env_steps": n.env_steps,
+            "updates": n.updates,
+            "wall_seconds": round(n.wall_seconds, 2),
+            "eval_return_mean": result.mean,
+            "eval_return_std": result.std,
+            "eval_episodes": len(result.returns),
+            "train_return_mean": float(np.mean(self.recent_returns))
+            if self.recent_returns
+            else None,
+            "episodes": n.episodes,
+            **{k: v for k, v in self.last_metrics.items()},
         }
         self.logger.evaluation(record)
         return record
@@ -137,8 +165,10 @@ class LocalRun:
             "replay": self.replay.state_dict(),
             "counters": asdict(self.counters),
             "rng": {
-                "actor": rng_state(self.actor.rng), "reanalyzer": rng_state(self.reanalyzer.rng),
-                "sample": rng_state(self.sample_rng), "torch": torch.get_rng_state(),
+                "actor": rng_state(self.actor.rng),
+                "reanalyzer": rng_state(self.reanalyzer.rng),
+                "sample": rng_state(self.sample_rng),
+                "torch": torch.get_rng_state(),
             },
         }
 
@@ -166,18 +196,25 @@ class LocalRun:
     def run(self) -> dict[str, Any]:
         c, n = self.config, self.counters
         bar = tqdm(
-            total=c.total_env_steps + c.total_updates, initial=n.env_steps + n.updates, disable=not self.progress,
-            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", dynamic_ncols=True,
+            total=c.total_env_steps + c.total_updates,
+            initial=n.env_steps + n.updates,
+            disable=not self.progress,
+            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}",
+            dynamic_ncols=True,
         )
         if self.progress:
-            tqdm.write(f"efficientzero: {c.env_id} [{c.preset}] -> {self.run_dir.path}  "
-                       f"({describe(self.spec, self.learner.net, self.device)})")
+            tqdm.write(
+                f"efficientzero: {c.env_id} [{c.preset}] -> {self.run_dir.path}  "
+                f"({describe(self.spec, self.learner.net, self.device)})"
+            )
         last_record: dict[str, Any] = {}
         start, offset, last_tick = time.perf_counter(), n.wall_seconds, time.perf_counter()
         try:
             while n.env_steps < c.total_env_steps or n.updates < c.total_updates:
                 before = n.env_steps + n.updates
-                if n.env_steps < c.total_env_steps and (n.updates >= update_budget(c, n.env_steps) or self.replay.size == 0):
+                if n.env_steps < c.total_env_steps and (
+                    n.updates >= update_budget(c, n.env_steps) or self.replay.size == 0
+                ):
                     self.collect()
                 else:
                     self.update()
@@ -211,7 +248,9 @@ class LocalRun:
         return f"steps {n.env_steps} upd {n.updates} return {recent}{evaluated} {rate:.0f} steps/s"
 
 
-def train_local(config: Config, run_dir: RunDirectory, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def train_local(
+    config: Config, run_dir: RunDirectory, *, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Train (or resume) ``config`` in this process; returns the last evaluation record."""
     run = LocalRun(config, run_dir, progress=progress)
     if resume:

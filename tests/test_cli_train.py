@@ -1,0 +1,113 @@
+"""Smoke tests of the real entry point: train, resume, eval and the bad-input errors."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from efficientzero.cli import main
+
+TINY = [
+    "--env-steps", "600", "--total-updates", "60", "--start-transitions", "200", "--num-envs", "4",
+    "--num-simulations", "4", "--batch-size", "16", "--eval-interval", "300", "--eval-episodes", "2",
+    "--checkpoint-interval", "20", "--hidden-size", "32", "--latent-dim", "16", "--lstm-hidden-size", "16",
+    "--block-length", "50", "--eval-max-episode-steps", "50", "--no-progress",
+]
+
+
+def read_metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_train_writes_the_run_directory(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run_dir), *TINY]) == 0
+    assert (run_dir / "config.json").is_file()
+    assert (run_dir / "checkpoints" / "latest.pt").is_file() and (run_dir / "checkpoints" / "final.pt").is_file()
+    assert any((run_dir / "tensorboard").iterdir())
+    metrics = read_metrics(run_dir)
+    assert [m["env_steps"] for m in metrics] == [300, 600]
+    for key in ("env_steps", "updates", "wall_seconds", "eval_return_mean", "eval_return_std", "eval_episodes"):
+        assert key in metrics[-1]
+    assert metrics[-1]["updates"] == 60 and metrics[-1]["eval_episodes"] == 2
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["run_dir"] == str(run_dir)
+
+    # eval of the finished run writes eval.json and the per-episode CSV
+    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "2", "--seed", "5"]) == 0
+    result = json.loads((run_dir / "eval.json").read_text())
+    assert result["seeds"] == [5, 6] and len(result["returns"]) == 2 and result["updates"] == 60
+    assert len((run_dir / "eval_episodes.csv").read_text().splitlines()) == 3
+
+    # an existing run directory is never overwritten without --resume
+    before = (run_dir / "config.json").read_text()
+    assert main(["train", "--run-dir", str(run_dir), *TINY]) == 2
+    assert "already exists; pass --resume" in capsys.readouterr().err
+    assert (run_dir / "config.json").read_text() == before
+
+
+def test_resume_after_kill_finishes_the_run(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "efficientzero.cli", "train", "--run-dir", str(run_dir), *TINY]
+    args[args.index("--total-updates") + 1] = "400"
+    args[args.index("--env-steps") + 1] = "1200"
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    latest = run_dir / "checkpoints" / "latest.pt"
+    deadline = time.time() + 240
+    while not latest.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert latest.exists(), proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "checkpoints" / "final.pt").exists(), "the run finished before it could be killed"
+
+    resumed = subprocess.run([*args[:3], "train", "--run-dir", str(run_dir), "--resume", "--no-progress"],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    metrics = read_metrics(run_dir)
+    assert metrics[-1]["env_steps"] == 1200 and metrics[-1]["updates"] == 400
+    steps = [m["env_steps"] for m in metrics]
+    assert steps == sorted(steps)
+
+
+def test_resume_rejects_a_changed_config(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run_dir), *TINY]) == 0
+    capsys.readouterr()
+    assert main(["train", "--run-dir", str(run_dir), "--resume", "--lr", "0.5"]) == 2
+    assert "another config: lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--env", "CartPol-v1"], "did you mean 'CartPole-v1'"),
+        (["--env", "Pendulum-v1"], "Discrete"),
+        (["--resume", "--run-dir", "nowhere"], "not a run directory"),
+        (["--preset", "atari100k", "--env", "Brekout"], "did you mean 'Breakout'"),
+    ],
+)
+def test_bad_input_gives_one_line_errors(tmp_path, capsys, args, message):
+    assert main(["train", "--run-dir", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint at all")
+    assert main(["eval", "--checkpoint", str(bad)]) == 2
+    assert "corrupt" in capsys.readouterr().err
+
+
+def test_eval_of_an_unfinished_run_says_so(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
+    assert main(["eval", "--run-dir", str(run_dir)]) == 2
+    assert "no finished checkpoint" in capsys.readouterr().err

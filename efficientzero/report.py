@@ -1,0 +1,364 @@
+"""Benchmark reports from run directories (SPEC section 7): per-game scores beside the published
+EfficientZero scores, human-normalised aggregates with bootstrap CIs, learning curves.
+
+Decisions, in one place:
+
+- Runs are grouped by (preset, game). Runs of different presets are never mixed: each preset
+  gets its own section and aggregates, with one warning naming the presets.
+- A run's final score is ``eval.json``'s ``return_mean`` (the protocol: final weights, 32
+  episodes). A run without ``eval.json`` falls back to its last ``metrics.jsonl`` evaluation,
+  with a warning naming the run and a † beside its game in the tables.
+- Unreadable directories (no ``config.json``, broken JSON, no score at all) are skipped with a
+  warning; a path that does not exist, or no usable run at all, is an error (``ReportError``).
+- Games outside the 26 (and any non-ALE env, e.g. CartPole) get raw scores and curves only.
+- The bootstrap needs the same number of seeds per game: aggregates use the lowest k seeds of
+  every game, k the smallest seed count, and a warning names the runs left out. Per-game rows
+  still use every seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from efficientzero.atari_games import AtariGame, atari100k_games, resolve_game
+from efficientzero.config import ConfigError
+from efficientzero.report_document import (
+    PUBLISHED_EFFICIENTZERO,
+    PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN,
+    document,
+    summary,
+)
+from efficientzero.report_plots import Curve, plot_aggregates, plot_learning_curves
+from efficientzero.report_render import render_html, render_markdown
+from efficientzero.run_dir import RunDirError, RunRecord, discover_run_dirs, load_run
+from efficientzero.scores import (
+    AggregateScores,
+    aggregate_iqm,
+    aggregate_mean,
+    aggregate_median,
+    aggregate_scores,
+    games_above_human,
+    human_normalized,
+    rectangular_matrix,
+)
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("md", "html")
+DEFAULT_BOOTSTRAP_REPS = 50_000
+
+
+class ReportError(RuntimeError):
+    """The report cannot be built (no runs, bad paths); the message says why."""
+
+
+class _Warnings(list[str]):
+    """Warnings shown in the report and summary.json, and logged as they arise."""
+
+    def add(self, message: str) -> None:
+        logger.warning(message)
+        self.append(message)
+
+
+@dataclass(frozen=True)
+class GameResult:
+    """All runs of one game (or environment) within one preset, ordered by seed."""
+
+    name: str
+    """Short Atari name ("Breakout") or, for other environments, the env id."""
+    game: AtariGame | None
+    """None for environments outside the 26 Atari 100k games (no human-normalised score)."""
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return np.array([run.score for run in self.runs])
+
+    @property
+    def score_mean(self) -> float:
+        return float(self.scores.mean())
+
+    @property
+    def score_std(self) -> float | None:
+        """Sample standard deviation across seeds (None with one seed)."""
+        return float(self.scores.std(ddof=1)) if len(self.runs) > 1 else None
+
+    @property
+    def hns(self) -> float | None:
+        """Human-normalised score of the mean over seeds (equal to the mean of per-seed HNS)."""
+        return None if self.game is None else float(self.game.human_normalized(self.score_mean))
+
+    @property
+    def published(self) -> float | None:
+        return None if self.game is None else self.game.published.get("efficientzero")
+
+    @property
+    def published_hns(self) -> float | None:
+        if self.game is None or self.published is None:
+            return None
+        return float(self.game.human_normalized(self.published))
+
+    @property
+    def uses_fallback(self) -> bool:
+        return any(run.is_fallback for run in self.runs)
+
+
+@dataclass(frozen=True)
+class PresetReport:
+    """The games of one preset and, over its Atari games, the aggregates."""
+
+    preset: str
+    games: tuple[GameResult, ...]
+    aggregates: AggregateScores | None
+    left_out: tuple[Path, ...]
+    """Runs not in the aggregates (uneven seed counts; see the module docstring)."""
+    published_same_games: dict[str, float] | None
+    """Published EfficientZero aggregates over the same games (None without Atari games)."""
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    out_dir: Path
+    files: list[Path]
+    """Everything written: report.md / report.html, summary.json, plots/*.png."""
+    groups: list[PresetReport]
+    summary: dict[str, Any]
+    """The content of summary.json."""
+    warnings: list[str]
+
+
+def build_report(
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    formats: Sequence[str] = FORMATS,
+    bootstrap_reps: int = DEFAULT_BOOTSTRAP_REPS,
+    seed: int = 0,
+) -> ReportResult:
+    """Read runs (directories, or folders holding them), write the report into ``out_dir``."""
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty subset of {FORMATS}, got {tuple(formats)}")
+    # Checked here too so a bad value fails before any work, even without Atari runs.
+    if bootstrap_reps < 1 or not 0 <= seed < 2**32:
+        raise ValueError(
+            f"need bootstrap_reps >= 1 and 0 <= seed < 2**32, got {bootstrap_reps}, {seed}"
+        )
+    warnings = _Warnings()
+    records = _load_runs(run_dirs, warnings)
+    by_preset: dict[str, list[RunRecord]] = {}
+    for record in records:
+        by_preset.setdefault(record.preset, []).append(record)
+    if len(by_preset) > 1:
+        warnings.add(
+            f"runs of different presets ({', '.join(sorted(by_preset))}); each preset is reported separately"
+        )
+    groups = [
+        _preset_report(preset, by_preset[preset], bootstrap_reps, seed, warnings)
+        for preset in sorted(by_preset)
+    ]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {group.preset: _plot_group(group, out_dir) for group in groups}
+    files = [out_dir / rel for paths in plots.values() for rel in paths.values()]
+    summary_data = summary(groups, plots, warnings, len(records))
+    blocks = document(groups, plots, warnings, summary_data)
+    if "md" in formats:
+        files.append(_write(out_dir / "report.md", render_markdown(blocks)))
+    if "html" in formats:
+        files.append(_write(out_dir / "report.html", render_html(blocks, "EfficientZero report")))
+    files.append(_write(out_dir / "summary.json", json.dumps(summary_data, indent=2) + "\n"))
+    return ReportResult(out_dir, files, groups, summary_data, list(warnings))
+
+
+def _load_runs(run_dirs: Sequence[Path], warnings: _Warnings) -> list[RunRecord]:
+    if not run_dirs:
+        raise ReportError("no run directories given")
+    try:
+        paths, found_warnings = discover_run_dirs(run_dirs)
+    except RunDirError as error:
+        raise ReportError(str(error)) from error
+    for message in found_warnings:
+        warnings.add(message)
+    records = []
+    for path in paths:
+        try:
+            record, run_warnings = load_run(path)
+        except RunDirError as error:
+            warnings.add(f"skipped: {error}")
+            continue
+        for message in run_warnings:
+            warnings.add(message)
+        records.append(record)
+    if not records:
+        names = ", ".join(str(p) for p in run_dirs)
+        raise ReportError(
+            f"no usable run directories (config.json plus eval.json or metrics.jsonl) in {names}"
+        )
+    return records
+
+
+def _game_of(env_id: str) -> AtariGame | None:
+    try:
+        return resolve_game(env_id)
+    except ConfigError:
+        return None
+
+
+def _preset_report(
+    preset: str, records: list[RunRecord], reps: int, seed: int, warnings: _Warnings
+) -> PresetReport:
+    by_name: dict[str, list[RunRecord]] = {}
+    atari: dict[str, AtariGame] = {}
+    for record in records:
+        game = _game_of(record.env_id)
+        name = record.env_id if game is None else game.name
+        if game is not None:
+            atari[name] = game
+        by_name.setdefault(name, []).append(record)
+    order = list(atari100k_games())
+    names = sorted(by_name, key=lambda n: (order.index(n), "") if n in atari else (len(order), n))
+    games = []
+    for name in names:
+        runs = sorted(by_name[name], key=lambda r: (r.seed, str(r.path)))
+        seeds = [r.seed for r in runs]
+        budgets = sorted({r.total_env_steps for r in runs})
+        if len(budgets) > 1:
+            warnings.add(f"preset {preset}, {name}: runs with different total_env_steps {budgets}")
+        for repeated in sorted({s for s in seeds if seeds.count(s) > 1}):
+            paths = ", ".join(str(r.path) for r in runs if r.seed == repeated)
+            warnings.add(
+                f"preset {preset}, {name}: seed {repeated} appears in several runs ({paths})"
+            )
+        games.append(GameResult(name, atari.get(name), tuple(runs)))
+    return _with_aggregates(preset, tuple(games), reps, seed, warnings)
+
+
+def _with_aggregates(
+    preset: str, games: tuple[GameResult, ...], reps: int, seed: int, warnings: _Warnings
+) -> PresetReport:
+    atari = [g for g in games if g.game is not None]
+    if not atari:
+        return PresetReport(preset, games, None, (), None)
+    per_game = {
+        g.name: [float(human_normalized(r.score, g.game.random, g.game.human)) for r in g.runs]
+        for g in atari
+        if g.game is not None
+    }
+    matrix, _, dropped = rectangular_matrix(per_game)
+    left_out = tuple(r.path for g in atari for r in g.runs[len(g.runs) - dropped.get(g.name, 0) :])
+    if left_out:
+        warnings.add(
+            f"preset {preset}: games have different numbers of seeds; aggregates use the lowest "
+            f"{matrix.shape[0]} seed(s) of each game and leave out {', '.join(map(str, left_out))}"
+        )
+    aggregates = aggregate_scores(matrix, bootstrap_reps=reps, seed=seed)
+    published = [g.published_hns for g in atari]
+    same_games = None
+    if all(p is not None for p in published):
+        row = np.array([published], dtype=np.float64)  # [1, G]: one "run" per game
+        same_games = {
+            "mean": aggregate_mean(row),
+            "median": aggregate_median(row),
+            "iqm": aggregate_iqm(row),
+            "games_above_human": float(games_above_human(row)),
+        }
+    return PresetReport(preset, games, aggregates, left_out, same_games)
+
+
+def _plot_group(group: PresetReport, out_dir: Path) -> dict[str, str]:
+    """Draw the group's figures; returns kind -> path relative to out_dir."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", group.preset)
+    plots = {"curves": f"plots/curves_{slug}.png"}
+    curves = [
+        Curve(g.name, [(r.curve_steps, r.curve_returns) for r in g.runs], g.published)
+        for g in group.games
+    ]
+    plot_learning_curves(curves, out_dir / plots["curves"])
+    if group.aggregates is not None:
+        plots["aggregates"] = f"plots/aggregates_{slug}.png"
+        references = {"EfficientZero (paper, 26 games)": PUBLISHED_EFFICIENTZERO}
+        if group.published_same_games is not None and group.aggregates.num_games < 26:
+            references[f"EfficientZero (published, same {group.aggregates.num_games} games)"] = (
+                group.published_same_games
+            )
+        plot_aggregates(group.aggregates, references, out_dir / plots["aggregates"])
+    return plots
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------- command line
+
+
+def report_command(
+    run_dirs: Sequence[str | Path],
+    out: str | Path | None = None,
+    fmt: str = "both",
+    bootstrap_reps: int = DEFAULT_BOOTSTRAP_REPS,
+    seed: int = 0,
+) -> int:
+    """``efficientzero report DIR... [--out DIR] [--format md|html|both]``; returns the exit code.
+
+    Warnings go to the log (stderr by default); errors print one line and return 2.
+    """
+    formats = {"md": ("md",), "html": ("html",), "both": FORMATS}.get(fmt)
+    if formats is None:
+        print(f"error: --format must be md, html or both, got {fmt!r}", file=sys.stderr)
+        return 2
+    try:
+        result = build_report(
+            [Path(p) for p in run_dirs], Path(out or "report"), formats, bootstrap_reps, seed
+        )
+    except (ReportError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"report written to {result.out_dir}:")
+    for path in result.files:
+        print(f"  {path}")
+    if result.warnings:
+        print(f"{len(result.warnings)} warning(s); they are listed in the report")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m efficientzero.report DIR... [options]`` (same as ``efficientzero report``)."""
+    parser = argparse.ArgumentParser(
+        prog="efficientzero report", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("run_dirs", nargs="+", help="run directories, or folders holding them")
+    parser.add_argument("--out", default="report", help="output folder (default: ./report)")
+    parser.add_argument("--format", default="both", choices=["md", "html", "both"])
+    parser.add_argument("--bootstrap-reps", type=int, default=DEFAULT_BOOTSTRAP_REPS)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    args = parser.parse_args(argv)
+    return report_command(args.run_dirs, args.out, args.format, args.bootstrap_reps, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = [
+    "PUBLISHED_EFFICIENTZERO",
+    "PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN",
+    "GameResult",
+    "PresetReport",
+    "ReportError",
+    "ReportResult",
+    "build_report",
+    "main",
+    "report_command",
+]

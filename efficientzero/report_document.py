@@ -1,0 +1,263 @@
+"""The content of a report: summary.json's numbers and the document blocks rendered to md/html.
+
+Kept apart from ``report.py`` (which reads runs and computes) so the wording of the report can
+change without touching the maths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from efficientzero.report_render import Block, BulletList, Heading, Image, Paragraph, Table
+from efficientzero.scores import METRICS
+
+if TYPE_CHECKING:
+    from efficientzero.report import GameResult, PresetReport
+
+PUBLISHED_EFFICIENTZERO: dict[str, float] = {"mean": 1.943, "median": 1.090, "iqm": 1.047}
+"""The paper's aggregates over the 26 games (SPEC section 7)."""
+PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN = 14
+"""Games above human in the paper (SPEC section 7)."""
+FALLBACK_MARK = "†"
+_METRIC_NAMES = {"mean": "Mean", "median": "Median", "iqm": "IQM"}
+
+
+def summary(
+    groups: Sequence[PresetReport],
+    plots: Mapping[str, Mapping[str, str]],
+    warnings: Sequence[str],
+    num_runs: int,
+) -> dict[str, Any]:
+    """Every number of the report as JSON-ready data (None where a value does not exist)."""
+    from efficientzero import __version__
+
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "efficientzero_version": __version__,
+        "num_runs": num_runs,
+        "warnings": list(warnings),
+        "published_efficientzero": {
+            **PUBLISHED_EFFICIENTZERO,
+            "games_above_human": PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN,
+            "num_games": 26,
+        },
+        "groups": [_group_summary(group, plots[group.preset]) for group in groups],
+    }
+
+
+def _group_summary(group: PresetReport, plots: Mapping[str, str]) -> dict[str, Any]:
+    aggregates = None
+    if group.aggregates is not None:
+        aggregates = {
+            **group.aggregates.to_dict(),
+            "left_out": [str(path) for path in group.left_out],
+            "published_efficientzero_same_games": group.published_same_games,
+        }
+    return {
+        "preset": group.preset,
+        "plots": dict(plots),
+        "aggregates": aggregates,
+        "games": [_game_summary(game) for game in group.games],
+    }
+
+
+def _game_summary(game: GameResult) -> dict[str, Any]:
+    atari = game.game
+    return {
+        "name": game.name,
+        "env_id": game.runs[0].env_id,
+        "atari": atari is not None,
+        "num_runs": len(game.runs),
+        "seeds": [run.seed for run in game.runs],
+        "scores": [run.score for run in game.runs],
+        "score_mean": game.score_mean,
+        "score_std": game.score_std,
+        "hns": game.hns,
+        "hns_per_run": None
+        if atari is None
+        else [atari.human_normalized(s) for s in game.scores.tolist()],
+        "random": None if atari is None else atari.random,
+        "human": None if atari is None else atari.human,
+        "published_efficientzero": game.published,
+        "published_efficientzero_hns": game.published_hns,
+        "published": {} if atari is None else dict(atari.published),
+        "fallback": game.uses_fallback,
+        "runs": [
+            {
+                "path": str(run.path),
+                "seed": run.seed,
+                "score": run.score,
+                "score_source": run.score_source,
+                "env_steps": run.env_steps,
+                "total_env_steps": run.total_env_steps,
+                "eval_episodes": run.eval_episodes,
+            }
+            for run in game.runs
+        ],
+    }
+
+
+# ---------------------------------------------------------------------------------- document
+
+
+def document(
+    groups: Sequence[PresetReport],
+    plots: Mapping[str, Mapping[str, str]],
+    warnings: Sequence[str],
+    data: Mapping[str, Any],
+) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("EfficientZero benchmark report", 1),
+        Paragraph(
+            f"Generated {data['created']} from {data['num_runs']} run(s). A run's final score is "
+            "the mean return in its eval.json (efficientzero eval: final weights, the protocol's "
+            f"episodes); {FALLBACK_MARK} marks games with a run that has no eval.json and is "
+            "scored by its last periodic evaluation instead. "
+            "HNS = (score - random) / (human - random)."
+        ),
+    ]
+    if warnings:
+        blocks += [Heading("Warnings"), BulletList(list(warnings))]
+    for group in groups:
+        blocks += _group_blocks(group, plots[group.preset])
+    return blocks
+
+
+def _group_blocks(group: PresetReport, plots: Mapping[str, str]) -> list[Block]:
+    num_runs = sum(len(game.runs) for game in group.games)
+    blocks: list[Block] = [
+        Heading(f"Preset: {group.preset}"),
+        Paragraph(f"{num_runs} run(s) over {len(group.games)} game(s) or environment(s)."),
+    ]
+    if group.aggregates is not None:
+        blocks += _aggregate_blocks(group, plots["aggregates"])
+    atari = [game for game in group.games if game.game is not None]
+    others = [game for game in group.games if game.game is None]
+    if atari:
+        blocks += [Heading("Atari 100k games", 3), _atari_table(atari)]
+    if others:
+        blocks += [
+            Heading("Other environments (raw scores; no human-normalised score)", 3),
+            _raw_table(others),
+        ]
+    blocks += [
+        Heading("Learning curves", 3),
+        Paragraph(
+            "Periodic evaluations (metrics.jsonl): mean over seeds, shaded min-max across seeds"
+            + ("; dashed: the published EfficientZero score." if atari else ".")
+        ),
+        Image(plots["curves"], f"learning curves, preset {group.preset}"),
+    ]
+    return blocks
+
+
+def _aggregate_blocks(group: PresetReport, image: str) -> list[Block]:
+    agg = group.aggregates
+    assert agg is not None
+
+    percent = round(100 * agg.confidence)
+    same = group.published_same_games
+    headers = ["Metric", f"This report [{percent}% CI]", "EfficientZero, paper (26 games)"]
+    if same is not None:
+        headers.append(f"EfficientZero published, same {agg.num_games} game(s)")
+    rows = []
+    for metric in METRICS:
+        interval = getattr(agg, metric)
+        row = [
+            _METRIC_NAMES[metric],
+            f"{interval.point:.3f} [{interval.low:.3f}, {interval.high:.3f}]",
+            f"{PUBLISHED_EFFICIENTZERO[metric]:.3f}",
+        ]
+        rows.append(row + ([f"{same[metric]:.3f}"] if same is not None else []))
+    above = [
+        "Games above human",
+        f"{agg.games_above_human} / {agg.num_games}",
+        f"{PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN} / 26",
+    ]
+    rows.append(above + ([f"{int(same['games_above_human'])} / {agg.num_games}"] if same else []))
+    text = (
+        f"Human-normalised scores over {agg.num_games} Atari game(s), {agg.runs_per_game} "
+        f"seed(s) each. Intervals: {percent}% percentile intervals of a stratified bootstrap "
+        f"over seeds (rliable's method; {agg.bootstrap_reps} reps, seed {agg.seed}, computed "
+        f"by {agg.backend}). The paper's values are over all 26 games"
+        + (
+            ", so the same-games column is the like-for-like comparison."
+            if agg.num_games < 26
+            else "."
+        )
+    )
+    return [
+        Heading("Human-normalised aggregates", 3),
+        Paragraph(text),
+        Table(headers, rows),
+        Image(image, f"aggregate human-normalised scores, preset {group.preset}"),
+    ]
+
+
+def _atari_table(games: Sequence[GameResult]) -> Table:
+    headers = [
+        "Game",
+        "Seeds",
+        "Score (mean ± std)",
+        "HNS",
+        "EfficientZero (published)",
+        "EfficientZero HNS",
+        "Random",
+        "Human",
+    ]
+    rows = []
+    for game in games:
+        assert game.game is not None
+        rows.append(
+            [
+                game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else ""),
+                _seeds(game),
+                _score(game),
+                _number(game.hns, ".3f"),
+                _number(game.published, ",.1f"),
+                _number(game.published_hns, ".3f"),
+                _number(game.game.random, ",.1f"),
+                _number(game.game.human, ",.1f"),
+            ]
+        )
+    return Table(headers, rows)
+
+
+def _raw_table(games: Sequence[GameResult]) -> Table:
+    headers = ["Environment", "Seeds", "Score (mean ± std)", "Env steps of final score"]
+    rows = []
+    for game in games:
+        steps = sorted({run.env_steps for run in game.runs if run.env_steps is not None})
+        rows.append(
+            [
+                game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else ""),
+                _seeds(game),
+                _score(game),
+                ", ".join(f"{s:,}" for s in steps) or "–",
+            ]
+        )
+    return Table(headers, rows)
+
+
+def _seeds(game: GameResult) -> str:
+    return ", ".join(str(run.seed) for run in game.runs)
+
+
+def _score(game: GameResult) -> str:
+    std = game.score_std
+    return f"{game.score_mean:,.1f}" + ("" if std is None else f" ± {std:,.1f}")
+
+
+def _number(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+__all__ = [
+    "FALLBACK_MARK",
+    "PUBLISHED_EFFICIENTZERO",
+    "PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN",
+    "document",
+    "summary",
+]

@@ -1,0 +1,205 @@
+"""Compiled search kernels over the arrays of a :class:`~efficientzero.search.tree.Tree`.
+
+Each kernel loops over the B roots of a batch; between two kernel calls the driver makes one
+batched network call. The kernels take the tree's arrays one by one (numba compiles plain
+arrays, not dataclasses); shapes use B roots, N = num_simulations + 1 nodes, A actions.
+
+Semantics (SPEC §3; the module docstring of :mod:`efficientzero.search.tree` has the full list):
+
+- pUCT at a node with visit count N (its count when the walk arrives, the current visit not
+  included) and child visits n(a):
+  ``score(a) = P(a) * (c(N) * sqrt(N)) / (1 + n(a)) + normQ(a)``,
+  ``c(N) = log((N + pb_c_base + 1) / pb_c_base) + pb_c_init``.
+- ``Q(a) = r(a) + discount * value_sum(child) / visits(child)`` for a visited child; an unvisited
+  child's Q is the mean Q of the node's visited children (0 term if it has none).
+- ``normQ = clip((Q - min) / max(max - min, 0.01), 0, 1)`` with the min-max of every Q seen in the
+  root's tree; 0 before the tree has seen one.
+- Ties (scores within ``TIE_TOLERANCE`` of the best) are broken by ``tie_hash(seed, sim, node)``:
+  with k tied actions, the (hash mod k)-th of them in action order is taken.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from efficientzero.search.tree import Tree
+
+TIE_TOLERANCE = 1e-9
+"""Scores within this of the best score count as tied."""
+
+MIN_Q_RANGE = 0.01
+"""Floor of the min-max denominator, so early, nearly equal Q values are not blown up."""
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True, inline="always")
+def _mix64(z: np.uint64) -> np.uint64:
+    """splitmix64 finaliser: a bijection of uint64 with good avalanche."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def tie_hash(seed: np.uint64, sim: int, node: int) -> np.uint64:
+    """Counter-based hash of (root seed, simulation, node): the tie-break draw, reproducible.
+
+    ``mix64(mix64(seed + sim * G) + node * G)`` in uint64 arithmetic (G = 0x9E3779B97F4A7C15).
+    """
+    x = _mix64(np.uint64(seed) + np.uint64(sim) * _GOLDEN)
+    return _mix64(x + np.uint64(node) * _GOLDEN)
+
+
+@njit(cache=True)
+def init_roots(tree: Tree, root_prior: np.ndarray) -> None:
+    """Reset each root (node 0) with its prior ``root_prior`` [B, A]; the rest of the tree is
+    overwritten node by node as simulations create it, so it needs no reset."""
+    for b in range(tree.children.shape[0]):
+        tree.children[b, 0, :] = -1
+        tree.prior[b, 0, :] = root_prior[b]
+        tree.visits[b, 0] = 0
+        tree.value_sum[b, 0] = 0.0
+        tree.min_q[b] = np.inf
+        tree.max_q[b] = -np.inf
+
+
+@njit(cache=True, inline="always")
+def _q(tree: Tree, b: int, child: int, discount: float) -> float:
+    """Q of the edge into ``child``: r + discount * value_sum / visits."""
+    return tree.reward[b, child] + discount * tree.value_sum[b, child] / tree.visits[b, child]
+
+
+@njit(cache=True, inline="always")
+def _pick_tied(scores: np.ndarray, draw: np.uint64) -> int:
+    """The (draw mod k)-th of the k actions whose score is within TIE_TOLERANCE of the best."""
+    best = scores.max()
+    num_ties = 0
+    for a in range(scores.shape[0]):
+        if scores[a] >= best - TIE_TOLERANCE:
+            num_ties += 1
+    pick = int(draw % np.uint64(num_ties)) if num_ties > 1 else 0
+    for a in range(scores.shape[0]):
+        if scores[a] >= best - TIE_TOLERANCE:
+            if pick == 0:
+                return a
+            pick -= 1
+    return -1  # unreachable: the best score itself is always tied
+
+
+@njit(cache=True, inline="always")
+def _select_child(
+    tree: Tree, b: int, node: int, sim: int, c: tuple[float, float, float], scores: np.ndarray
+) -> int:
+    """pUCT argmax at ``node`` of root ``b``; ``c`` = (discount, pb_c_base, pb_c_init)."""
+    discount, pb_c_base, pb_c_init = c
+    n_parent = tree.visits[b, node]
+    explore = (math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init) * math.sqrt(n_parent)
+    # Mean Q over visited children: the Q an unvisited child is assumed to have.
+    q_sum = 0.0
+    num_visited = 0
+    for a in range(scores.shape[0]):
+        child = tree.children[b, node, a]
+        if child >= 0:
+            q_sum += _q(tree, b, child, discount)
+            num_visited += 1
+    lo = tree.min_q[b]
+    scale = max(tree.max_q[b] - lo, MIN_Q_RANGE)
+    have_stats = tree.max_q[b] >= lo
+    for a in range(scores.shape[0]):
+        if node == 0 and not tree.legal[b, a]:
+            scores[a] = -np.inf
+            continue
+        child = tree.children[b, node, a]
+        n_child = 0
+        has_q = num_visited > 0
+        q = q_sum / num_visited if has_q else 0.0
+        if child >= 0:
+            n_child = tree.visits[b, child]
+            q = _q(tree, b, child, discount)
+        norm_q = min(max((q - lo) / scale, 0.0), 1.0) if has_q and have_stats else 0.0
+        scores[a] = tree.prior[b, node, a] * explore / (1.0 + n_child) + norm_q
+    return _pick_tied(scores, tie_hash(tree.seeds[b], sim, node))
+
+
+@njit(cache=True)
+def select(
+    tree: Tree,
+    sim: int,
+    c: tuple[float, float, float],
+    forced_root_action: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Walk down each root's tree by pUCT until an unexpanded edge.
+
+    ``c`` = (discount, pb_c_base, pb_c_init). ``forced_root_action`` [B] int64 overrides pUCT at
+    the root where >= 0 (Gumbel root selection composes through it). Writes ``out`` [2, B]
+    int64: the parent node of the new leaf (row 0) and the action of the unexpanded edge
+    (row 1). The path is recovered during backup through the ``parent`` pointers.
+    """
+    scores = np.empty(tree.children.shape[2])
+    for b in range(tree.children.shape[0]):
+        node = 0
+        action = forced_root_action[b]
+        if action < 0:
+            action = _select_child(tree, b, 0, sim, c, scores)
+        while tree.children[b, node, action] >= 0:
+            node = tree.children[b, node, action]
+            action = _select_child(tree, b, node, sim, c, scores)
+        out[0, b] = node
+        out[1, b] = action
+
+
+@njit(cache=True)
+def expand_and_backup(
+    tree: Tree, node_index: int, selected: np.ndarray, step: np.ndarray, discount: float
+) -> None:
+    """Create node ``node_index`` under each selected (parent, action) and back its value up.
+
+    ``selected`` [2, B] int64 is ``select``'s output; ``step`` [B, 2 + A] float32 the network's
+    output for the new nodes: reward (column 0), value (column 1), prior (columns 2..). Backup
+    from the leaf to the root: ``value_sum += v; visits += 1``; the min-max statistics take
+    the node's Q = r + discount * mean value (non-root nodes); then ``v = r + discount * v``.
+    """
+    i = node_index
+    for b in range(tree.children.shape[0]):
+        p, a = selected[0, b], selected[1, b]
+        tree.children[b, p, a] = i
+        tree.parent[b, i] = p
+        tree.action[b, i] = a
+        tree.reward[b, i] = step[b, 0]
+        tree.children[b, i, :] = -1
+        tree.prior[b, i, :] = step[b, 2:]
+        tree.visits[b, i] = 0
+        tree.value_sum[b, i] = 0.0
+        v = np.float64(step[b, 1])
+        node = i
+        while node > 0:
+            tree.value_sum[b, node] += v
+            tree.visits[b, node] += 1
+            q = _q(tree, b, node, discount)
+            tree.min_q[b] = min(tree.min_q[b], q)
+            tree.max_q[b] = max(tree.max_q[b], q)
+            v = tree.reward[b, node] + discount * v
+            node = tree.parent[b, node]
+        tree.value_sum[b, 0] += v
+        tree.visits[b, 0] += 1
+
+
+@njit(cache=True)
+def root_statistics(tree: Tree, discount: float, out_visits: np.ndarray, out_q: np.ndarray) -> None:
+    """Root child visit counts ``out_visits`` [B, A] and Q values ``out_q`` [B, A] (0 unvisited)."""
+    for b in range(tree.children.shape[0]):
+        for a in range(tree.children.shape[2]):
+            child = tree.children[b, 0, a]
+            if child >= 0:
+                out_visits[b, a] = tree.visits[b, child]
+                out_q[b, a] = _q(tree, b, child, discount)
+            else:
+                out_visits[b, a] = 0
+                out_q[b, a] = 0.0

@@ -1,0 +1,202 @@
+"""Batched MCTS driver: per simulation, select kernel -> one network call -> expand/backup kernel.
+
+The tree statistics live in host numpy arrays (:class:`Tree`) that the compiled kernels walk;
+the model states live on the model's device in preallocated ``[B, N, ...]`` tensors addressed by
+node index. Per simulation only the selected (parent, action) pairs go to the device ([2, B]
+int64) and only reward, value and prior come back (one [B, 2 + A] float32 tensor; the softmax is
+done on the device). Latent states never visit the host.
+
+``search`` is the entry point (root masking, noise and tie-break seeds drawn from ``rng``);
+:meth:`Searcher.run` is the layer below it, with the root prior and seeds given explicitly, for
+tests and for variants that build their own root (see :mod:`efficientzero.search.gumbel`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from efficientzero.search import kernels
+from efficientzero.search.root import dirichlet_noise, legal_or_all, root_prior
+from efficientzero.search.tree import Tree
+from efficientzero.types import Embedding, RootOutput, SearchModel, SearchOutput
+
+RootActionFn = Callable[[Tree, int], np.ndarray | None]
+"""``(tree, sim) -> [B] int64`` root actions for simulation ``sim`` (-1: pUCT), or None for pUCT."""
+
+
+class Searcher:
+    """Runs batched searches, reusing the tree arrays and embedding tensors between calls.
+
+    Buffers are reallocated only when (B, A, N) or the embedding's shapes, dtypes or device
+    change. One Searcher must not run two searches at once (use one per thread).
+    """
+
+    def __init__(self) -> None:
+        self._tree: Tree | None = None
+        self._store_key: tuple | None = None
+        self._stores: list[torch.Tensor] = []
+        self._offsets = torch.zeros(0, dtype=torch.int64)
+        self._selected = np.zeros((2, 0), np.int64)
+        self._no_forced = np.zeros(0, np.int64)
+
+    def _prepare(self, batch: int, num_actions: int, num_nodes: int, embedding: Embedding) -> Tree:
+        """(Re)allocate buffers for this search's shape; returns the tree."""
+        if self._tree is None or self._tree.shape != (batch, num_nodes, num_actions):
+            self._tree = Tree.allocate(batch, num_actions, num_nodes)
+            self._selected = np.zeros((2, batch), np.int64)
+            self._no_forced = np.full(batch, -1, np.int64)
+        key = (num_nodes, tuple((e.shape, e.dtype, e.device) for e in embedding))
+        if key != self._store_key:
+            # Flat [B * N, ...] stores: a parent gather is one index_select with b * N + node.
+            self._stores = [
+                torch.empty((batch * num_nodes, *e.shape[1:]), dtype=e.dtype, device=e.device)
+                for e in embedding
+            ]
+            device = embedding[0].device
+            self._offsets = torch.arange(batch, device=device, dtype=torch.int64) * num_nodes
+            self._store_key = key
+        return self._tree
+
+    def run(
+        self,
+        model: SearchModel,
+        root: RootOutput,
+        *,
+        prior: np.ndarray,
+        legal: np.ndarray,
+        seeds: np.ndarray,
+        num_simulations: int,
+        discount: float,
+        pb_c_base: float = 19652.0,
+        pb_c_init: float = 1.25,
+        root_action_fn: RootActionFn | None = None,
+    ) -> SearchOutput:
+        """Search from roots whose final prior ``prior`` [B, A] (masked, noised) is given.
+
+        ``legal`` [B, A] bool root legal actions; ``seeds`` [B] uint64 tie-break seeds;
+        ``root_action_fn`` optionally chooses the root action of each simulation.
+        """
+        batch, num_actions = prior.shape
+        num_nodes = num_simulations + 1
+        tree = self._prepare(batch, num_actions, num_nodes, root.embedding)
+        tree.legal[:] = legal
+        tree.seeds[:] = seeds
+        kernels.init_roots(tree, np.ascontiguousarray(prior, dtype=np.float32))
+        views = [s.view(batch, num_nodes, *s.shape[1:]) for s in self._stores]
+        for view, e in zip(views, root.embedding):
+            view[:, 0] = e
+        constants = (float(discount), float(pb_c_base), float(pb_c_init))
+        for sim in range(num_simulations):
+            forced = None if root_action_fn is None else root_action_fn(tree, sim)
+            self._simulate(model, tree, views, sim, constants, forced)
+        return self._output(tree, root, float(discount))
+
+    def _simulate(
+        self,
+        model: SearchModel,
+        tree: Tree,
+        views: list[torch.Tensor],
+        sim: int,
+        constants: tuple[float, float, float],
+        forced: np.ndarray | None,
+    ) -> None:
+        """One simulation for every root: select, one batched model call, expand and back up."""
+        selected = self._selected
+        kernels.select(
+            tree, sim, constants, self._no_forced if forced is None else forced, selected
+        )
+        index = torch.from_numpy(selected).to(self._offsets.device)
+        flat = self._offsets + index[0]
+        parent_embedding = tuple(s.index_select(0, flat) for s in self._stores)
+        out = model.recurrent(parent_embedding, index[1])
+        for view, e in zip(views, out.embedding):
+            view[:, sim + 1] = e
+        step = _to_host(out.reward, out.value, out.prior_logits)
+        kernels.expand_and_backup(tree, sim + 1, selected, step, constants[0])
+
+    def _output(self, tree: Tree, root: RootOutput, discount: float) -> SearchOutput:
+        batch, _, num_actions = tree.shape
+        visit_counts = np.empty((batch, num_actions), np.int32)
+        q_values = np.empty((batch, num_actions), np.float32)
+        kernels.root_statistics(tree, discount, visit_counts, q_values)
+        root_visits = tree.visits[:, 0]
+        # With no simulation the root's own value estimate is the best there is.
+        model_value = root.value.detach().float().cpu().numpy()
+        root_values = np.where(
+            root_visits > 0, tree.value_sum[:, 0] / np.maximum(root_visits, 1), model_value
+        ).astype(np.float32)
+        return SearchOutput(
+            visit_counts=visit_counts,
+            root_values=root_values,
+            root_prior=tree.prior[:, 0].copy(),
+            q_values=q_values,
+        )
+
+
+def _to_host(reward: torch.Tensor, value: torch.Tensor, prior_logits: torch.Tensor) -> np.ndarray:
+    """[B, 2 + A] float32 host array (reward, value, softmax prior) in one device->host copy."""
+    prior = torch.softmax(prior_logits.float(), dim=-1)
+    packed = torch.cat((reward.float().unsqueeze(1), value.float().unsqueeze(1), prior), dim=1)
+    return packed.cpu().numpy()
+
+
+_local = threading.local()
+_MAX_SEED = np.iinfo(np.uint64).max
+
+
+def default_searcher() -> Searcher:
+    """This thread's shared :class:`Searcher` (its buffers are reused by every ``search`` call)."""
+    searcher = getattr(_local, "searcher", None)
+    if searcher is None:
+        searcher = _local.searcher = Searcher()
+    return searcher
+
+
+def search(
+    model: SearchModel,
+    root: RootOutput,
+    *,
+    num_simulations: int,
+    discount: float,
+    pb_c_base: float = 19652.0,
+    pb_c_init: float = 1.25,
+    dirichlet_alpha: float = 0.3,
+    exploration_fraction: float = 0.0,
+    legal_actions: np.ndarray | None = None,
+    rng: np.random.Generator,
+    searcher: Searcher | None = None,
+) -> SearchOutput:
+    """Batched MCTS from B roots (see :mod:`efficientzero.search.tree` for the exact rules).
+
+    ``root`` holds the prediction for B root observations (prior logits [B, A]); ``legal_actions``
+    [B, A] bool masks the root (None: all legal). Root noise (``exploration_fraction`` > 0) is
+    drawn from ``rng`` first, then one tie-break seed per root. ``searcher`` defaults to this
+    thread's shared one.
+    """
+    if num_simulations < 0:
+        raise ValueError(f"num_simulations must be >= 0, got {num_simulations}")
+    logits = root.prior_logits.detach().float().cpu().numpy()
+    if logits.ndim != 2:
+        raise ValueError(f"prior_logits must be [B, A], got shape {tuple(logits.shape)}")
+    batch, num_actions = logits.shape
+    legal = legal_or_all(legal_actions, batch, num_actions)
+    noise = None
+    if exploration_fraction > 0.0:
+        noise = dirichlet_noise(rng, legal, dirichlet_alpha)
+    prior = root_prior(logits, legal, noise, exploration_fraction)
+    seeds = np.asarray(rng.integers(0, _MAX_SEED, size=batch, dtype=np.uint64, endpoint=True))
+    return (searcher or default_searcher()).run(
+        model,
+        root,
+        prior=prior,
+        legal=legal,
+        seeds=seeds,
+        num_simulations=num_simulations,
+        discount=discount,
+        pb_c_base=pb_c_base,
+        pb_c_init=pb_c_init,
+    )

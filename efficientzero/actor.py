@@ -15,7 +15,7 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.nets.inference import InferenceModel
-from efficientzero.search import search, select_actions
+from efficientzero.search import Searcher, search, select_actions
 from efficientzero.types import TrajectoryBlock
 
 
@@ -120,6 +120,7 @@ class SelfPlayActor:
         self.envs = envs
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
+        self.searcher = Searcher()  # buffers reused across this component's searches
         self.builders = [
             TrajectoryBuilder(
                 config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards
@@ -153,6 +154,7 @@ class SelfPlayActor:
             dirichlet_alpha=c.dirichlet_alpha,
             exploration_fraction=c.root_exploration_fraction,
             rng=self.rng,
+            searcher=self.searcher,
         )
         policies = out.visit_counts / out.visit_counts.sum(axis=1, keepdims=True)
         actions = select_actions(out.visit_counts, temperature, self.rng)

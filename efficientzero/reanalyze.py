@@ -12,7 +12,7 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.nets.inference import InferenceModel
-from efficientzero.search import search
+from efficientzero.search import Searcher, search
 from efficientzero.targets import state_masks, value_prefix_targets, value_targets
 from efficientzero.types import Batch, SampledPositions
 
@@ -24,6 +24,7 @@ class Reanalyzer:
         self.config = config
         self.model = model
         self.rng = np.random.default_rng(seed)
+        self.searcher = Searcher()  # buffers reused across this component's searches
 
     def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
         """Refresh the target network."""
@@ -43,6 +44,7 @@ class Reanalyzer:
             dirichlet_alpha=c.dirichlet_alpha,
             exploration_fraction=c.root_exploration_fraction if c.reanalyze_root_noise else 0.0,
             rng=self.rng,
+            searcher=self.searcher,
         )
         policies = out.visit_counts / np.maximum(out.visit_counts.sum(axis=1, keepdims=True), 1)
         return policies.astype(np.float32), out.root_values

@@ -25,10 +25,12 @@ DISCOUNT = 0.997**4
 
 
 class BanditModel:
-    """One step: the edge out of the root pays ``rewards[a]``; everything else pays 0, values 0."""
+    """One step: the edge out of the root pays ``rewards[a]``; deeper edges pay ``deep_reward``
+    (0 by default); all values are 0."""
 
-    def __init__(self, rewards: list[float]) -> None:
+    def __init__(self, rewards: list[float], deep_reward: float = 0.0) -> None:
         self.rewards = torch.tensor(rewards)
+        self.deep_reward = torch.tensor(deep_reward)
 
     def root(self, batch: int) -> RootOutput:
         depth = torch.zeros(batch, dtype=torch.int64)
@@ -37,7 +39,7 @@ class BanditModel:
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
         depth, latent = embedding
-        reward = torch.where(depth == 0, self.rewards[action], torch.zeros(()))
+        reward = torch.where(depth == 0, self.rewards[action], self.deep_reward)
         zeros = torch.zeros(len(action))
         logits = torch.zeros(len(action), len(self.rewards))
         return RecurrentOutput(reward, zeros, logits, (depth + 1, latent + 1))

@@ -2,7 +2,7 @@
 
 The tree statistics live in host numpy arrays (:class:`Tree`) that the compiled kernels walk;
 the model states live on the model's device in preallocated ``[B, N, ...]`` tensors addressed by
-node index. Per simulation only the selected (parent, action) pairs go to the device ([2, B]
+node index. Per simulation only the selected (parent, action) pairs go to the device ([3, B]
 int64) and only reward, value and prior come back (one [B, 2 + A] float32 tensor; the softmax is
 done on the device; see :mod:`efficientzero.search.device`). Latent states never visit the host.
 
@@ -45,6 +45,11 @@ class Searcher:
         self._selected = np.zeros((3, 0), np.int64)
         self._no_forced = np.zeros(0, np.int64)
 
+    @property
+    def tree(self) -> Tree | None:
+        """The last search's tree (valid until the next search; None before the first)."""
+        return self._tree
+
     def _prepare(
         self, batch: int, num_actions: int, num_nodes: int, embedding: Embedding
     ) -> tuple[Tree, EmbeddingStore, StepOutputs]:
@@ -56,14 +61,9 @@ class Searcher:
         store_key = EmbeddingStore.key_of(embedding, num_nodes, self.use_numpy)
         if self._store is None or self._store.key != store_key:
             self._store = EmbeddingStore(embedding, num_nodes, self.use_numpy)
-        device = self._store.device
-        if self._outputs is None or self._outputs.key != (
-            batch,
-            num_actions,
-            device,
-            self.use_numpy,
-        ):
-            self._outputs = StepOutputs(batch, num_actions, device, self.use_numpy)
+        outputs_key = (batch, num_actions, self._store.device, self.use_numpy)
+        if self._outputs is None or self._outputs.key != outputs_key:
+            self._outputs = StepOutputs(*outputs_key)
         return self._tree, self._store, self._outputs
 
     @torch.no_grad()
@@ -84,9 +84,12 @@ class Searcher:
         """Search from roots whose final prior ``prior`` [B, A] (masked, noised) is given.
 
         ``legal`` [B, A] bool root legal actions; ``seeds`` [B] uint64 tie-break seeds;
-        ``root_action_fn`` optionally chooses the root action of each simulation.
+        ``root_action_fn`` optionally chooses the root action of each simulation (it must
+        choose legal actions).
         """
         batch, num_actions = prior.shape
+        if root.prior_logits.shape != (batch, num_actions) or legal.shape != prior.shape:
+            raise ValueError("prior, legal and root.prior_logits must all be [B, A]")
         tree, store, outputs = self._prepare(
             batch, num_actions, num_simulations + 1, root.embedding
         )
@@ -97,7 +100,7 @@ class Searcher:
         constants = (float(discount), float(pb_c_base), float(pb_c_init))
         for sim in range(num_simulations):
             forced = None if root_action_fn is None else root_action_fn(tree, sim)
-            forced = self._no_forced if forced is None else forced
+            forced = self._no_forced if forced is None else forced.astype(np.int64, copy=False)
             # Select on the host, one network call on the device, expand and back up on the host.
             kernels.select(tree, sim, constants, forced, self._selected)
             out = model.recurrent(*store.parents(self._selected))

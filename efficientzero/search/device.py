@@ -52,9 +52,10 @@ class EmbeddingStore:
             if all(a is not None for a in arrays):
                 self.arrays = [a for a in arrays if a is not None]
                 self._arrays_by_node = [t.numpy() for t in self.by_node]
-                self._gathered = [
+                self._gathered = tuple(
                     torch.empty((batch, *e.shape[1:]), dtype=e.dtype) for e in embedding
-                ]
+                )
+                self._gathered_arrays = [t.numpy() for t in self._gathered]
 
     @staticmethod
     def key_of(embedding: Embedding, num_nodes: int, use_numpy: bool = True) -> tuple:
@@ -77,9 +78,9 @@ class EmbeddingStore:
         the parent's flat index ``b * N + parent``.
         """
         if self.arrays is not None:
-            for array, out in zip(self.arrays, self._gathered):
-                np.take(array, selected[2], axis=0, out=out.numpy(), mode="clip")
-            return tuple(self._gathered), torch.from_numpy(selected[1])
+            for array, out in zip(self.arrays, self._gathered_arrays):
+                array.take(selected[2], axis=0, out=out, mode="clip")
+            return self._gathered, torch.from_numpy(selected[1])
         index = torch.from_numpy(selected)
         if self.device.type != "cpu":
             index = self._index.copy_(index)

@@ -3,8 +3,8 @@
 Each kernel loops over the B roots of a batch; between two kernel calls the driver makes one
 batched network call. The kernels take the :class:`Tree` NamedTuple of arrays (numba types it
 field by field); shapes use B roots, N = num_simulations + 1 nodes, A actions. They are serial:
-``parallel=True`` over roots was slower on the 2-core target machine at every batch size we
-measured (thread start-up per call, and stalls whenever another process holds a core), and
+on the 2-core target machine, with another process on one core, ``prange`` over roots was no
+faster (workqueue threads) or 3-9x slower (OpenMP threads) at B = 256 and 1536; and
 ``fastmath`` is off so that scores, and hence ties, are reproducible by a plain reference.
 
 Semantics (SPEC §3; the module docstring of :mod:`efficientzero.search.tree` has the full list):

@@ -25,10 +25,12 @@ DISCOUNT = 0.997**4
 
 
 class BanditModel:
-    """One step: the edge out of the root pays ``rewards[a]``; everything else pays 0, values 0."""
+    """One step: the edge out of the root pays ``rewards[a]``; deeper edges pay ``deep_reward``
+    (0 by default); all values are 0."""
 
-    def __init__(self, rewards: list[float]) -> None:
+    def __init__(self, rewards: list[float], deep_reward: float = 0.0) -> None:
         self.rewards = torch.tensor(rewards)
+        self.deep_reward = torch.tensor(deep_reward)
 
     def root(self, batch: int) -> RootOutput:
         depth = torch.zeros(batch, dtype=torch.int64)
@@ -37,7 +39,7 @@ class BanditModel:
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
         depth, latent = embedding
-        reward = torch.where(depth == 0, self.rewards[action], torch.zeros(()))
+        reward = torch.where(depth == 0, self.rewards[action], self.deep_reward)
         zeros = torch.zeros(len(action))
         logits = torch.zeros(len(action), len(self.rewards))
         return RecurrentOutput(reward, zeros, logits, (depth + 1, latent + 1))
@@ -345,6 +347,42 @@ def test_search_draws_noise_then_seeds_from_rng() -> None:
     seeds = rng.integers(0, np.iinfo(np.uint64).max, size=6, dtype=np.uint64, endpoint=True)
     expected = reference_results(model, root, 20, legal, noise, 0.25, seeds)
     np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
+
+
+@pytest.mark.parametrize("use_numpy", [True, False])
+def test_cpu_numpy_copies_match_the_torch_path(use_numpy: bool) -> None:
+    # use_numpy=False runs the torch gathers, stores and softmax that other devices use.
+    model = MLPModel(7, seed=4)
+    root = model.root(16)
+    legal = np.random.default_rng(2).random((16, 7)) < 0.7
+    legal[:, 2] = True
+    seeds = np.arange(16, dtype=np.uint64)
+    out = run(model, root, 30, legal, seeds=seeds, searcher=Searcher(use_numpy=use_numpy))
+    expected = reference_results(model, root, 30, legal, None, 0.0, seeds)
+    np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
+    np.testing.assert_allclose(
+        out.root_values, [e["root_value"] for e in expected], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_embedding_dtypes_numpy_lacks_fall_back_to_torch() -> None:
+    model = MLPModel(3, seed=5)
+    root = model.root(4)
+    latent, hidden, depth = root.embedding
+    bf16_root = RootOutput(root.prior_logits, root.value, (latent, hidden.bfloat16(), depth))
+
+    class HalfHidden:
+        def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+            latent, hidden, depth = embedding
+            out = model.recurrent((latent, hidden.float(), depth), action)
+            new_latent, new_hidden, new_depth = out.embedding
+            return RecurrentOutput(
+                out.reward, out.value, out.prior_logits.bfloat16(),
+                (new_latent, new_hidden.bfloat16(), new_depth),
+            )  # fmt: skip
+
+    out = run(HalfHidden(), bf16_root, 10)
+    assert out.visit_counts.sum() == 40
 
 
 def test_searcher_reuses_buffers_across_shapes() -> None:

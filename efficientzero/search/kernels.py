@@ -1,8 +1,11 @@
 """Compiled search kernels over the arrays of a :class:`~efficientzero.search.tree.Tree`.
 
 Each kernel loops over the B roots of a batch; between two kernel calls the driver makes one
-batched network call. The kernels take the tree's arrays one by one (numba compiles plain
-arrays, not dataclasses); shapes use B roots, N = num_simulations + 1 nodes, A actions.
+batched network call. The kernels take the :class:`Tree` NamedTuple of arrays (numba types it
+field by field); shapes use B roots, N = num_simulations + 1 nodes, A actions. They are serial:
+on the 2-core target machine, with another process on one core, ``prange`` over roots was no
+faster (workqueue threads) or 3-9x slower (OpenMP threads) at B = 256 and 1536; and
+``fastmath`` is off so that scores, and hence ties, are reproducible by a plain reference.
 
 Semantics (SPEC §3; the module docstring of :mod:`efficientzero.search.tree` has the full list):
 
@@ -76,9 +79,8 @@ def _q(tree: Tree, b: int, child: int, discount: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def _pick_tied(scores: np.ndarray, draw: np.uint64) -> int:
-    """The (draw mod k)-th of the k actions whose score is within TIE_TOLERANCE of the best."""
-    best = scores.max()
+def _pick_tied(scores: np.ndarray, best: float, draw: np.uint64) -> int:
+    """The (draw mod k)-th of the k actions whose score is within TIE_TOLERANCE of ``best``."""
     num_ties = 0
     for a in range(scores.shape[0]):
         if scores[a] >= best - TIE_TOLERANCE:
@@ -94,37 +96,42 @@ def _pick_tied(scores: np.ndarray, draw: np.uint64) -> int:
 
 @njit(cache=True, inline="always")
 def _select_child(
-    tree: Tree, b: int, node: int, sim: int, c: tuple[float, float, float], scores: np.ndarray
+    tree: Tree, b: int, node: int, sim: int, c: tuple[float, float, float], scratch: np.ndarray
 ) -> int:
-    """pUCT argmax at ``node`` of root ``b``; ``c`` = (discount, pb_c_base, pb_c_init)."""
+    """pUCT argmax at ``node`` of root ``b``; ``c`` = (discount, pb_c_base, pb_c_init);
+    ``scratch`` [2, A] float64 holds the children's Q (row 0) and scores (row 1)."""
     discount, pb_c_base, pb_c_init = c
-    n_parent = tree.visits[b, node]
-    explore = (math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init) * math.sqrt(n_parent)
+    children = tree.children[b, node]
+    q_values, scores = scratch[0], scratch[1]
     # Mean Q over visited children: the Q an unvisited child is assumed to have.
     q_sum = 0.0
     num_visited = 0
-    for a in range(scores.shape[0]):
-        child = tree.children[b, node, a]
-        if child >= 0:
-            q_sum += _q(tree, b, child, discount)
+    for a in range(children.shape[0]):
+        if children[a] >= 0:
+            q_values[a] = _q(tree, b, children[a], discount)
+            q_sum += q_values[a]
             num_visited += 1
+    mean_q = q_sum / num_visited if num_visited > 0 else 0.0
     lo = tree.min_q[b]
     scale = max(tree.max_q[b] - lo, MIN_Q_RANGE)
     have_stats = tree.max_q[b] >= lo
-    for a in range(scores.shape[0]):
+    n_parent = tree.visits[b, node]
+    explore = (math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init) * math.sqrt(n_parent)
+    best = -np.inf
+    for a in range(children.shape[0]):
         if node == 0 and not tree.legal[b, a]:
             scores[a] = -np.inf
             continue
-        child = tree.children[b, node, a]
         n_child = 0
+        q = mean_q
         has_q = num_visited > 0
-        q = q_sum / num_visited if has_q else 0.0
-        if child >= 0:
-            n_child = tree.visits[b, child]
-            q = _q(tree, b, child, discount)
+        if children[a] >= 0:
+            n_child = tree.visits[b, children[a]]
+            q = q_values[a]
         norm_q = min(max((q - lo) / scale, 0.0), 1.0) if has_q and have_stats else 0.0
         scores[a] = tree.prior[b, node, a] * explore / (1.0 + n_child) + norm_q
-    return _pick_tied(scores, tie_hash(tree.seeds[b], sim, node))
+        best = max(best, scores[a])
+    return _pick_tied(scores, best, tie_hash(tree.seeds[b], sim, node))
 
 
 @njit(cache=True)
@@ -138,21 +145,23 @@ def select(
     """Walk down each root's tree by pUCT until an unexpanded edge.
 
     ``c`` = (discount, pb_c_base, pb_c_init). ``forced_root_action`` [B] int64 overrides pUCT at
-    the root where >= 0 (Gumbel root selection composes through it). Writes ``out`` [2, B]
-    int64: the parent node of the new leaf (row 0) and the action of the unexpanded edge
-    (row 1). The path is recovered during backup through the ``parent`` pointers.
+    the root where >= 0 (Gumbel root selection composes through it). Writes ``out`` [3, B]
+    int64: the parent node of the new leaf (row 0), the action of the unexpanded edge (row 1)
+    and the parent's flat index ``b * N + parent`` into the embedding store (row 2). The path
+    is recovered during backup through the ``parent`` pointers.
     """
-    scores = np.empty(tree.children.shape[2])
+    scratch = np.empty((2, tree.children.shape[2]))
     for b in range(tree.children.shape[0]):
         node = 0
         action = forced_root_action[b]
         if action < 0:
-            action = _select_child(tree, b, 0, sim, c, scores)
+            action = _select_child(tree, b, 0, sim, c, scratch)
         while tree.children[b, node, action] >= 0:
             node = tree.children[b, node, action]
-            action = _select_child(tree, b, node, sim, c, scores)
+            action = _select_child(tree, b, node, sim, c, scratch)
         out[0, b] = node
         out[1, b] = action
+        out[2, b] = b * tree.children.shape[1] + node
 
 
 @njit(cache=True)
@@ -161,7 +170,7 @@ def expand_and_backup(
 ) -> None:
     """Create node ``node_index`` under each selected (parent, action) and back its value up.
 
-    ``selected`` [2, B] int64 is ``select``'s output; ``step`` [B, 2 + A] float32 the network's
+    ``selected`` [3, B] int64 is ``select``'s output; ``step`` [B, 2 + A] float32 the network's
     output for the new nodes: reward (column 0), value (column 1), prior (columns 2..). Backup
     from the leaf to the root: ``value_sum += v; visits += 1``; the min-max statistics take
     the node's Q = r + discount * mean value (non-root nodes); then ``v = r + discount * v``.

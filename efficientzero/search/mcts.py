@@ -2,9 +2,9 @@
 
 The tree statistics live in host numpy arrays (:class:`Tree`) that the compiled kernels walk;
 the model states live on the model's device in preallocated ``[B, N, ...]`` tensors addressed by
-node index. Per simulation only the selected (parent, action) pairs go to the device ([2, B]
+node index. Per simulation only the selected (parent, action) pairs go to the device ([3, B]
 int64) and only reward, value and prior come back (one [B, 2 + A] float32 tensor; the softmax is
-done on the device). Latent states never visit the host.
+done on the device; see :mod:`efficientzero.search.device`). Latent states never visit the host.
 
 ``search`` is the entry point (root masking, noise and tie-break seeds drawn from ``rng``);
 :meth:`Searcher.run` is the layer below it, with the root prior and seeds given explicitly, for
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from efficientzero.search import kernels
+from efficientzero.search.device import EmbeddingStore, StepOutputs
 from efficientzero.search.root import dirichlet_noise, legal_or_all, root_prior
 from efficientzero.search.tree import Tree
 from efficientzero.types import Embedding, RootOutput, SearchModel, SearchOutput
@@ -29,38 +30,43 @@ RootActionFn = Callable[[Tree, int], np.ndarray | None]
 
 
 class Searcher:
-    """Runs batched searches, reusing the tree arrays and embedding tensors between calls.
+    """Runs batched searches, reusing the tree arrays and device buffers between calls.
 
     Buffers are reallocated only when (B, A, N) or the embedding's shapes, dtypes or device
     change. One Searcher must not run two searches at once (use one per thread).
+    ``use_numpy=False`` makes CPU searches use the torch code path of other devices (for tests).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, use_numpy: bool = True) -> None:
+        self.use_numpy = use_numpy
         self._tree: Tree | None = None
-        self._store_key: tuple | None = None
-        self._stores: list[torch.Tensor] = []
-        self._offsets = torch.zeros(0, dtype=torch.int64)
-        self._selected = np.zeros((2, 0), np.int64)
+        self._store: EmbeddingStore | None = None
+        self._outputs: StepOutputs | None = None
+        self._selected = np.zeros((3, 0), np.int64)
         self._no_forced = np.zeros(0, np.int64)
 
-    def _prepare(self, batch: int, num_actions: int, num_nodes: int, embedding: Embedding) -> Tree:
-        """(Re)allocate buffers for this search's shape; returns the tree."""
-        if self._tree is None or self._tree.shape != (batch, num_nodes, num_actions):
-            self._tree = Tree.allocate(batch, num_actions, num_nodes)
-            self._selected = np.zeros((2, batch), np.int64)
-            self._no_forced = np.full(batch, -1, np.int64)
-        key = (num_nodes, tuple((e.shape, e.dtype, e.device) for e in embedding))
-        if key != self._store_key:
-            # Flat [B * N, ...] stores: a parent gather is one index_select with b * N + node.
-            self._stores = [
-                torch.empty((batch * num_nodes, *e.shape[1:]), dtype=e.dtype, device=e.device)
-                for e in embedding
-            ]
-            device = embedding[0].device
-            self._offsets = torch.arange(batch, device=device, dtype=torch.int64) * num_nodes
-            self._store_key = key
+    @property
+    def tree(self) -> Tree | None:
+        """The last search's tree (valid until the next search; None before the first)."""
         return self._tree
 
+    def _prepare(
+        self, batch: int, num_actions: int, num_nodes: int, embedding: Embedding
+    ) -> tuple[Tree, EmbeddingStore, StepOutputs]:
+        """(Re)allocate the buffers this search's shapes need."""
+        if self._tree is None or self._tree.shape != (batch, num_nodes, num_actions):
+            self._tree = Tree.allocate(batch, num_actions, num_nodes)
+            self._selected = np.zeros((3, batch), np.int64)
+            self._no_forced = np.full(batch, -1, np.int64)
+        store_key = EmbeddingStore.key_of(embedding, num_nodes, self.use_numpy)
+        if self._store is None or self._store.key != store_key:
+            self._store = EmbeddingStore(embedding, num_nodes, self.use_numpy)
+        outputs_key = (batch, num_actions, self._store.device, self.use_numpy)
+        if self._outputs is None or self._outputs.key != outputs_key:
+            self._outputs = StepOutputs(*outputs_key)
+        return self._tree, self._store, self._outputs
+
+    @torch.no_grad()
     def run(
         self,
         model: SearchModel,
@@ -78,45 +84,30 @@ class Searcher:
         """Search from roots whose final prior ``prior`` [B, A] (masked, noised) is given.
 
         ``legal`` [B, A] bool root legal actions; ``seeds`` [B] uint64 tie-break seeds;
-        ``root_action_fn`` optionally chooses the root action of each simulation.
+        ``root_action_fn`` optionally chooses the root action of each simulation (it must
+        choose legal actions).
         """
         batch, num_actions = prior.shape
-        num_nodes = num_simulations + 1
-        tree = self._prepare(batch, num_actions, num_nodes, root.embedding)
+        if root.prior_logits.shape != (batch, num_actions) or legal.shape != prior.shape:
+            raise ValueError("prior, legal and root.prior_logits must all be [B, A]")
+        tree, store, outputs = self._prepare(
+            batch, num_actions, num_simulations + 1, root.embedding
+        )
         tree.legal[:] = legal
         tree.seeds[:] = seeds
         kernels.init_roots(tree, np.ascontiguousarray(prior, dtype=np.float32))
-        views = [s.view(batch, num_nodes, *s.shape[1:]) for s in self._stores]
-        for view, e in zip(views, root.embedding):
-            view[:, 0] = e
+        store.write(0, root.embedding)
         constants = (float(discount), float(pb_c_base), float(pb_c_init))
         for sim in range(num_simulations):
             forced = None if root_action_fn is None else root_action_fn(tree, sim)
-            self._simulate(model, tree, views, sim, constants, forced)
-        return self._output(tree, root, float(discount))
-
-    def _simulate(
-        self,
-        model: SearchModel,
-        tree: Tree,
-        views: list[torch.Tensor],
-        sim: int,
-        constants: tuple[float, float, float],
-        forced: np.ndarray | None,
-    ) -> None:
-        """One simulation for every root: select, one batched model call, expand and back up."""
-        selected = self._selected
-        kernels.select(
-            tree, sim, constants, self._no_forced if forced is None else forced, selected
-        )
-        index = torch.from_numpy(selected).to(self._offsets.device)
-        flat = self._offsets + index[0]
-        parent_embedding = tuple(s.index_select(0, flat) for s in self._stores)
-        out = model.recurrent(parent_embedding, index[1])
-        for view, e in zip(views, out.embedding):
-            view[:, sim + 1] = e
-        step = _to_host(out.reward, out.value, out.prior_logits)
-        kernels.expand_and_backup(tree, sim + 1, selected, step, constants[0])
+            forced = self._no_forced if forced is None else forced.astype(np.int64, copy=False)
+            # Select on the host, one network call on the device, expand and back up on the host.
+            kernels.select(tree, sim, constants, forced, self._selected)
+            out = model.recurrent(*store.parents(self._selected))
+            store.write(sim + 1, out.embedding)
+            step = outputs.to_host(out.reward, out.value, out.prior_logits)
+            kernels.expand_and_backup(tree, sim + 1, self._selected, step, constants[0])
+        return self._output(tree, root, constants[0])
 
     def _output(self, tree: Tree, root: RootOutput, discount: float) -> SearchOutput:
         batch, _, num_actions = tree.shape
@@ -135,13 +126,6 @@ class Searcher:
             root_prior=tree.prior[:, 0].copy(),
             q_values=q_values,
         )
-
-
-def _to_host(reward: torch.Tensor, value: torch.Tensor, prior_logits: torch.Tensor) -> np.ndarray:
-    """[B, 2 + A] float32 host array (reward, value, softmax prior) in one device->host copy."""
-    prior = torch.softmax(prior_logits.float(), dim=-1)
-    packed = torch.cat((reward.float().unsqueeze(1), value.float().unsqueeze(1), prior), dim=1)
-    return packed.cpu().numpy()
 
 
 _local = threading.local()

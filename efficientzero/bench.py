@@ -1,0 +1,123 @@
+"""Benchmarks of the library's hot paths (never run as tests).
+
+``python -m efficientzero.bench`` prints the search benchmark as JSON. The search is driven by a
+constant-cost fake model, so the figures measure the search itself: kernels, root preparation
+and the glue around the network call (embedding gathers and stores, host/device transfers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from efficientzero.search import Searcher, search
+from efficientzero.types import Embedding, RecurrentOutput, RootOutput
+
+
+class FakeModel:
+    """A :class:`~efficientzero.types.SearchModel` with random outputs and an EfficientZero-shaped
+    embedding (latent [B, latent_dim], LSTM h and c [B, lstm_dim], value prefix [B], depth [B]).
+
+    Its cost is one random draw and a few element-wise ops per call whatever the tree looks like;
+    latent and LSTM states pass through unchanged (a real network would make new ones; the
+    search's cost of gathering and storing them is the same).
+    """
+
+    def __init__(
+        self,
+        num_actions: int,
+        latent_dim: int = 64,
+        lstm_dim: int = 64,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+    ) -> None:
+        self.num_actions, self.latent_dim, self.lstm_dim = num_actions, latent_dim, lstm_dim
+        self.device = torch.device(device)
+        self.generator = torch.Generator(self.device).manual_seed(seed)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def root(self, batch: int) -> RootOutput:
+        embedding = (
+            self._rand(batch, self.latent_dim),
+            torch.zeros(batch, self.lstm_dim, device=self.device),
+            torch.zeros(batch, self.lstm_dim, device=self.device),
+            torch.zeros(batch, device=self.device),
+            torch.zeros(batch, dtype=torch.int64, device=self.device),
+        )
+        return RootOutput(self._rand(batch, self.num_actions), self._rand(batch), embedding)
+
+    def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+        latent, lstm_h, lstm_c, value_prefix, depth = embedding
+        out = self._rand(action.shape[0], self.num_actions + 2)
+        new_prefix = value_prefix + out[:, 0]
+        embedding = (latent, lstm_h, lstm_c, new_prefix, depth + 1)
+        return RecurrentOutput(new_prefix - value_prefix, out[:, 1], out[:, 2:], embedding)
+
+
+def _time_search(
+    batch: int, num_actions: int, simulations: int, repeats: int, device: str
+) -> dict[str, Any]:
+    model = FakeModel(num_actions, device=device)
+    root = model.root(batch)
+    searcher = Searcher()
+    rng = np.random.default_rng(0)
+
+    def once() -> float:
+        start = time.perf_counter()
+        search(
+            model, root, num_simulations=simulations, discount=0.997**4,
+            exploration_fraction=0.25, rng=rng, searcher=searcher,
+        )  # fmt: skip
+        return time.perf_counter() - start
+
+    once()  # numba compilation (or cache load) and buffer allocation
+    seconds = statistics.median(once() for _ in range(repeats))
+    return {
+        "batch": batch,
+        "actions": num_actions,
+        "simulations": simulations,
+        "seconds_per_search": seconds,
+        "sims_per_s": batch * simulations / seconds,
+    }
+
+
+def bench_search(
+    batches: tuple[int, ...] = (1, 8, 64, 256, 1536),
+    actions: tuple[int, ...] = (4, 18),
+    simulations: int = 50,
+    repeats: int = 5,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Median seconds per batched search (root noise on, as in self-play) for each (A, B).
+
+    Returns ``{"results": [{"batch", "actions", "simulations", "seconds_per_search",
+    "sims_per_s"}, ...]}`` with ``sims_per_s = batch * simulations / seconds_per_search``.
+    """
+    results = [_time_search(b, a, simulations, repeats, device) for a in actions for b in batches]
+    return {"device": device, "torch_threads": torch.get_num_threads(), "results": results}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256, 1536])
+    parser.add_argument("--actions", type=int, nargs="+", default=[4, 18])
+    parser.add_argument("--simulations", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    result = bench_search(
+        tuple(args.batches), tuple(args.actions), args.simulations, args.repeats, args.device
+    )
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

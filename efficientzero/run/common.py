@@ -17,7 +17,8 @@ import copy
 import datetime as dt
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 
 from efficientzero.config import Config, ConfigError
-from efficientzero.envs import EnvSpec
+from efficientzero.envs import EnvSpec, make_env
+from efficientzero.evaluate import evaluate
 from efficientzero.nets import EfficientZeroNet, InferenceModel
 
 LATEST = "latest.pt"
@@ -142,3 +144,69 @@ def set_rng_state(rng: np.random.Generator, state: str) -> None:
 def describe(spec: EnvSpec, net: EfficientZeroNet, device: torch.device) -> str:
     params = sum(p.numel() for p in net.parameters())
     return f"frames {spec.frame_shape} {spec.frame_dtype}, {spec.num_actions} actions, {params / 1e6:.2f}M parameters on {device}"
+
+
+@dataclass
+class Counters:
+    """Progress of a run (saved in checkpoints; the same for every runtime)."""
+
+    env_steps: int = 0
+    updates: int = 0
+    episodes: int = 0
+    wall_seconds: float = 0.0
+    next_eval: int = 0
+
+
+def evaluation_record(
+    config: Config,
+    model: InferenceModel,
+    weights: dict[str, torch.Tensor],
+    counters: Counters,
+    recent_returns: Iterable[float],
+    last_metrics: dict[str, float],
+) -> dict[str, Any]:
+    """Evaluate ``weights`` and build the metrics.jsonl record (seeds depend on env_steps)."""
+    model.net.load_state_dict(weights)
+    result = evaluate(
+        config,
+        model,
+        lambda: make_env(config, evaluation=True),
+        episodes=config.eval_episodes,
+        seed=10_000 + counters.env_steps,
+    )
+    recent = list(recent_returns)
+    return {
+        "env_steps": counters.env_steps,
+        "updates": counters.updates,
+        "wall_seconds": round(counters.wall_seconds, 2),
+        "eval_return_mean": result.mean,
+        "eval_return_std": result.std,
+        "eval_episodes": len(result.returns),
+        "train_return_mean": float(np.mean(recent)) if recent else None,
+        "episodes": counters.episodes,
+        **last_metrics,
+    }
+
+
+def checkpoint_state(
+    *,
+    learner: dict[str, Any],
+    selfplay_net: dict[str, torch.Tensor],
+    target_net: dict[str, torch.Tensor],
+    replay: dict[str, Any],
+    counters: Counters,
+    rng: dict[str, Any],
+) -> dict[str, Any]:
+    """The content of ``checkpoints/latest.pt``, the same for every runtime (so either resumes).
+
+    ``rng`` holds the states of the self-play, reanalysis and sampling generators
+    (``"actor"``, ``"reanalyzer"``, ``"sample"``) and torch's (``"torch"``).
+    """
+    return {
+        "learner": learner,
+        "selfplay_net": selfplay_net,
+        "target_net": target_net,
+        "replay": replay,
+        "counters": asdict(counters),
+        "rng": rng,
+    }

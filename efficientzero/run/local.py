@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -23,29 +23,22 @@ from efficientzero.actor import SelfPlayActor, visit_temperature
 from efficientzero.checkpoint import load_checkpoint, save_checkpoint, to_numpy
 from efficientzero.config import Config
 from efficientzero.envs import env_spec, make_env
-from efficientzero.evaluate import evaluate
 from efficientzero.learner import Learner
 from efficientzero.nets import build_network
 from efficientzero.reanalyze import Reanalyzer
 from efficientzero.replay import ReplayBuffer
 from efficientzero.run.common import (
+    Counters,
     MetricsLogger,
     RunDirectory,
+    checkpoint_state,
     describe,
+    evaluation_record,
     inference_copy,
     resolve_device,
     rng_state,
     set_rng_state,
 )
-
-
-@dataclass
-class Counters:
-    env_steps: int = 0
-    updates: int = 0
-    episodes: int = 0
-    wall_seconds: float = 0.0
-    next_eval: int = 0
 
 
 def update_budget(config: Config, env_steps: int) -> int:
@@ -131,46 +124,32 @@ class LocalRun:
             self.logger.scalars("train", metrics, n.updates)
 
     def evaluate(self) -> dict[str, Any]:
-        c, n = self.config, self.counters
-        self.eval_model.net.load_state_dict(self.learner.weights())
-        result = evaluate(
-            c,
+        record = evaluation_record(
+            self.config,
             self.eval_model,
-            lambda: make_env(c, evaluation=True),
-            episodes=c.eval_episodes,
-            seed=10_000 + n.env_steps,
+            self.learner.weights(),
+            self.counters,
+            self.recent_returns,
+            self.last_metrics,
         )
-        record = {
-            "env_steps": n.env_steps,
-            "updates": n.updates,
-            "wall_seconds": round(n.wall_seconds, 2),
-            "eval_return_mean": result.mean,
-            "eval_return_std": result.std,
-            "eval_episodes": len(result.returns),
-            "train_return_mean": float(np.mean(self.recent_returns))
-            if self.recent_returns
-            else None,
-            "episodes": n.episodes,
-            **{k: v for k, v in self.last_metrics.items()},
-        }
         self.logger.evaluation(record)
         return record
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
-        return {
-            "learner": self.learner.state_dict(),
-            "selfplay_net": self.actor.model.net.state_dict(),
-            "target_net": self.reanalyzer.model.net.state_dict(),
-            "replay": self.replay.state_dict(),
-            "counters": asdict(self.counters),
-            "rng": {
+        return checkpoint_state(
+            learner=self.learner.state_dict(),
+            selfplay_net=self.actor.model.net.state_dict(),
+            target_net=self.reanalyzer.model.net.state_dict(),
+            replay=self.replay.state_dict(),
+            counters=self.counters,
+            rng={
                 "actor": rng_state(self.actor.rng),
                 "reanalyzer": rng_state(self.reanalyzer.rng),
                 "sample": rng_state(self.sample_rng),
                 "torch": torch.get_rng_state(),
             },
-        }
+        )
 
     def save(self, final: bool = False) -> None:
         save_checkpoint(self.run_dir.latest, self.state_dict(), self.config)

@@ -51,7 +51,9 @@ class Config:
     clip_rewards: bool = False
     """Store sign(reward) for training (Atari); evaluation always reports the unclipped score."""
     eval_episodes: int = 16
-    """Episodes per evaluation (run in parallel, argmax of visits, no root noise)."""
+    """Episodes of ``efficientzero eval`` (run in parallel, argmax of visits, no root noise; 32 in Atari 100k)."""
+    periodic_eval_episodes: int | None = None
+    """Episodes of each evaluation during training (None: eval_episodes)."""
     repeat_action_probability: float = 0.0
     """Atari only: sticky-action probability (the 100k protocol uses 0)."""
     frame_skip: int = 4
@@ -92,6 +94,10 @@ class Config:
     """Min-max scale each latent state to [0, 1] (MuZero); the EfficientZero reference does not."""
 
     # ----------------------------------------------------------------------------- search
+    search_algorithm: Literal["puct", "gumbel"] = "puct"
+    """Root selection: pUCT with Dirichlet noise (the paper) or Gumbel top-k with sequential halving (EfficientZero V2)."""
+    gumbel_max_considered_actions: int = 16
+    """Gumbel search: actions considered at the root."""
     num_simulations: int = 50
     """Simulations per search."""
     discount: float = 0.997**4
@@ -356,12 +362,21 @@ def _validate(c: Config) -> None:
     _check(c.max_grad_norm > 0, f"max_grad_norm must be > 0, got {c.max_grad_norm!r}")
     _check(c.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {c.dirichlet_alpha!r}")
     _check(c.pb_c_base > 0 and c.pb_c_init >= 0, "pb_c_base must be > 0 and pb_c_init >= 0")
+    _check(
+        c.gumbel_max_considered_actions >= 2,
+        f"gumbel_max_considered_actions must be >= 2, got {c.gumbel_max_considered_actions!r}",
+    )
     _check(c.off_policy_tau > 0, f"off_policy_tau must be > 0, got {c.off_policy_tau!r}")
     _check(
         c.updates_per_env_step >= 0,
         f"updates_per_env_step must be >= 0, got {c.updates_per_env_step!r}",
     )
-    for name in ("max_episode_steps", "eval_max_episode_steps", "object_store_memory"):
+    for name in (
+        "max_episode_steps",
+        "eval_max_episode_steps",
+        "object_store_memory",
+        "periodic_eval_episodes",
+    ):
         value = getattr(c, name)
         _check(value is None or value > 0, f"{name} must be positive or None, got {value!r}")
     _check(
@@ -452,6 +467,7 @@ def atari100k(env_id: str = "Breakout") -> Config:
         eval_max_episode_steps=27000,
         clip_rewards=True,
         eval_episodes=32,
+        periodic_eval_episodes=8,
         repeat_action_probability=0.0,
         frame_skip=4,
         obs_size=96,

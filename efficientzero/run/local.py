@@ -139,7 +139,7 @@ class LocalRun:
             c,
             self.eval_model,
             lambda: make_env(c, evaluation=True),
-            episodes=c.eval_episodes,
+            episodes=c.periodic_eval_episodes or c.eval_episodes,
             seed=10_000 + n.env_steps,
         )
         record = {

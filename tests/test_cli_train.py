@@ -153,3 +153,25 @@ def test_eval_of_an_unfinished_run_says_so(tmp_path, capsys):
     (run_dir / "config.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
     assert main(["eval", "--run-dir", str(run_dir)]) == 2
     assert "no finished checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        ["--use-consistency", "False"],
+        ["--use-value-prefix", "False"],
+        ["--use-off-policy-correction", "False"],
+        ["--value-target", "root"],
+        ["--search-algorithm", "gumbel"],
+        ["--use-priority", "False", "--reanalyze-ratio", "0"],
+    ],
+)
+def test_ablations_and_options_train(tmp_path, switch):
+    short = list(TINY)
+    short[short.index("--total-updates") + 1] = "20"
+    short[short.index("--env-steps") + 1] = "300"
+    assert main(["train", "--run-dir", str(tmp_path / "run"), *short, *switch]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    name = switch[0][2:].replace("-", "_")
+    assert str(config[name]) == switch[1]
+    assert read_metrics(tmp_path / "run")[-1]["updates"] == 20

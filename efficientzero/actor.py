@@ -15,7 +15,8 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.nets.inference import InferenceModel
-from efficientzero.search import Searcher, search, select_actions
+from efficientzero.planning import choose_actions, plan
+from efficientzero.search import Searcher
 from efficientzero.types import TrajectoryBlock
 
 
@@ -141,24 +142,11 @@ class SelfPlayActor:
 
     def _plan(self, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(actions [E], root values [E], policies [E, A]) from one batched search."""
-        c = self.config
         frames = torch.from_numpy(np.stack([b.stacked() for b in self.builders]))
-        root = self.model.root(frames)
-        out = search(
-            self.model,
-            root,
-            num_simulations=c.num_simulations,
-            discount=c.discount,
-            pb_c_base=c.pb_c_base,
-            pb_c_init=c.pb_c_init,
-            dirichlet_alpha=c.dirichlet_alpha,
-            exploration_fraction=c.root_exploration_fraction,
-            rng=self.rng,
-            searcher=self.searcher,
+        result = plan(
+            self.config, self.model, self.model.root(frames), self.rng, self.searcher, explore=True
         )
-        policies = out.visit_counts / out.visit_counts.sum(axis=1, keepdims=True)
-        actions = select_actions(out.visit_counts, temperature, self.rng)
-        return actions, out.root_values, policies.astype(np.float32)
+        return choose_actions(result, temperature, self.rng), result.root_values, result.policy
 
     def step(self, temperature: float, random_actions: bool = False) -> StepResult:
         """One action in every environment; returns finished blocks and episode statistics."""

@@ -36,6 +36,8 @@ class Config:
     """Torch device for networks and search: "auto" (CUDA when available), "cpu", "cuda", "cuda:N"."""
     runtime: Literal["local", "ray"] = "local"
     """Run everything in one process ("local", the default) or as Ray actors ("ray")."""
+    num_threads: int = 0
+    """Torch intra-op CPU threads (0: torch's default, one per core)."""
 
     # ----------------------------------------------------------------------------- environment
     num_envs: int = 8
@@ -49,7 +51,9 @@ class Config:
     clip_rewards: bool = False
     """Store sign(reward) for training (Atari); evaluation always reports the unclipped score."""
     eval_episodes: int = 16
-    """Episodes per evaluation (run in parallel, argmax of visits, no root noise)."""
+    """Episodes of ``efficientzero eval`` (run in parallel, argmax of visits, no root noise; 32 in Atari 100k)."""
+    periodic_eval_episodes: int | None = None
+    """Episodes of each evaluation during training (None: eval_episodes)."""
     repeat_action_probability: float = 0.0
     """Atari only: sticky-action probability (the 100k protocol uses 0)."""
     frame_skip: int = 4
@@ -90,6 +94,10 @@ class Config:
     """Min-max scale each latent state to [0, 1] (MuZero); the EfficientZero reference does not."""
 
     # ----------------------------------------------------------------------------- search
+    search_algorithm: Literal["puct", "gumbel"] = "puct"
+    """Root selection: pUCT with Dirichlet noise (the paper) or Gumbel top-k with sequential halving (EfficientZero V2)."""
+    gumbel_max_considered_actions: int = 16
+    """Gumbel search: actions considered at the root."""
     num_simulations: int = 50
     """Simulations per search."""
     discount: float = 0.997**4
@@ -354,12 +362,21 @@ def _validate(c: Config) -> None:
     _check(c.max_grad_norm > 0, f"max_grad_norm must be > 0, got {c.max_grad_norm!r}")
     _check(c.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {c.dirichlet_alpha!r}")
     _check(c.pb_c_base > 0 and c.pb_c_init >= 0, "pb_c_base must be > 0 and pb_c_init >= 0")
+    _check(
+        c.gumbel_max_considered_actions >= 2,
+        f"gumbel_max_considered_actions must be >= 2, got {c.gumbel_max_considered_actions!r}",
+    )
     _check(c.off_policy_tau > 0, f"off_policy_tau must be > 0, got {c.off_policy_tau!r}")
     _check(
         c.updates_per_env_step >= 0,
         f"updates_per_env_step must be >= 0, got {c.updates_per_env_step!r}",
     )
-    for name in ("max_episode_steps", "eval_max_episode_steps", "object_store_memory"):
+    for name in (
+        "max_episode_steps",
+        "eval_max_episode_steps",
+        "object_store_memory",
+        "periodic_eval_episodes",
+    ):
         value = getattr(c, name)
         _check(value is None or value > 0, f"{name} must be positive or None, got {value!r}")
     _check(
@@ -401,27 +418,28 @@ def cartpole(env_id: str = "CartPole-v1") -> Config:
     return Config(
         preset="cartpole",
         env_id=env_id,
+        num_threads=1,  # small networks: one intra-op thread is faster than two on a 2-core CPU
         num_envs=8,
-        num_simulations=25,
-        discount=0.997,
+        num_simulations=16,
+        discount=0.99,
+        td_steps=10,
         support_size=25,
         latent_dim=64,
-        hidden_size=128,
-        lstm_hidden_size=64,
-        head_hidden_size=64,
+        hidden_size=64,
+        lstm_hidden_size=32,
+        head_hidden_size=32,
         projection_dim=128,
         projection_head_dim=64,
         optimizer="adam",
         lr=3e-3,
         lr_warmup_fraction=0.0,
-        lr_decay_updates=100_000,
         weight_decay=1e-4,
         batch_size=128,
-        reanalyze_ratio=0.5,
-        total_env_steps=30_000,
-        total_updates=15_000,
+        reanalyze_ratio=0.25,
+        total_env_steps=20_000,
+        total_updates=5_000,
         start_transitions=1000,
-        updates_per_env_step=0.5,
+        updates_per_env_step=0.25,
         target_update_interval=100,
         selfplay_update_interval=50,
         block_length=200,
@@ -449,6 +467,7 @@ def atari100k(env_id: str = "Breakout") -> Config:
         eval_max_episode_steps=27000,
         clip_rewards=True,
         eval_episodes=32,
+        periodic_eval_episodes=8,
         repeat_action_probability=0.0,
         frame_skip=4,
         obs_size=96,

@@ -16,7 +16,8 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.nets.inference import InferenceModel
-from efficientzero.search import search, select_actions
+from efficientzero.planning import choose_actions, plan
+from efficientzero.search import Searcher
 
 
 @dataclass
@@ -36,6 +37,13 @@ class EvalResult:
         return float(np.std(self.returns))
 
 
+def _render(env: gym.Env) -> np.ndarray:
+    frame = env.render()
+    if not isinstance(frame, np.ndarray):
+        raise ValueError("video recording needs environments made with render_mode='rgb_array'")
+    return frame
+
+
 def evaluate(
     config: Config,
     model: InferenceModel,
@@ -52,6 +60,7 @@ def evaluate(
     """
     envs = [make_env() for _ in range(episodes)]
     rng = np.random.default_rng(seed)
+    searcher = Searcher()
     stacks: list[list[np.ndarray]] = []
     for i, env in enumerate(envs):
         frame, _ = env.reset(seed=seed + i)
@@ -61,23 +70,13 @@ def evaluate(
     active = list(range(episodes))
     video: list[np.ndarray] = []
     if video_path is not None:
-        video.append(envs[0].render())
+        video.append(_render(envs[0]))
     while active:
         frames = torch.from_numpy(
             np.stack([np.stack(stacks[i][-config.frame_stack :]) for i in active])
         )
         root = model.root(frames)
-        out = search(
-            model,
-            root,
-            num_simulations=config.num_simulations,
-            discount=config.discount,
-            pb_c_base=config.pb_c_base,
-            pb_c_init=config.pb_c_init,
-            exploration_fraction=0.0,
-            rng=rng,
-        )
-        actions = select_actions(out.visit_counts, 0.0, rng)
+        actions = choose_actions(plan(config, model, root, rng, searcher, explore=False), 0.0, rng)
         still = []
         for j, i in enumerate(active):
             frame, reward, terminated, truncated, _ = envs[i].step(int(actions[j]))
@@ -88,8 +87,8 @@ def evaluate(
                 if config.frame_stack > 1
                 else [frame]
             )
-            if video_path is not None and i == 0 and not (terminated or truncated):
-                video.append(envs[0].render())
+            if video_path is not None and i == 0:
+                video.append(_render(envs[0]))
             if not (terminated or truncated):
                 still.append(i)
         active = still

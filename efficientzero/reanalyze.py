@@ -12,7 +12,8 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.nets.inference import InferenceModel
-from efficientzero.search import Searcher, search
+from efficientzero.planning import plan
+from efficientzero.search import Searcher
 from efficientzero.targets import state_masks, value_prefix_targets, value_targets
 from efficientzero.types import Batch, SampledPositions
 
@@ -31,23 +32,17 @@ class Reanalyzer:
         self.model.net.load_state_dict(weights)
 
     def _search(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(visit policies [M, A], root values [M]) of fresh searches from stacked frames [M, S, *F]."""
-        c = self.config
+        """(policy targets [M, A], root values [M]) of fresh searches from stacked frames [M, S, *F]."""
         root = self.model.root(torch.from_numpy(frames))
-        out = search(
+        result = plan(
+            self.config,
             self.model,
             root,
-            num_simulations=c.num_simulations,
-            discount=c.discount,
-            pb_c_base=c.pb_c_base,
-            pb_c_init=c.pb_c_init,
-            dirichlet_alpha=c.dirichlet_alpha,
-            exploration_fraction=c.root_exploration_fraction if c.reanalyze_root_noise else 0.0,
-            rng=self.rng,
-            searcher=self.searcher,
+            self.rng,
+            self.searcher,
+            explore=self.config.reanalyze_root_noise,
         )
-        policies = out.visit_counts / np.maximum(out.visit_counts.sum(axis=1, keepdims=True), 1)
-        return policies.astype(np.float32), out.root_values
+        return result.policy, result.root_values
 
     def bootstrap_values(self, sampled: SampledPositions) -> np.ndarray:
         """[B, K+1] values of the bootstrap observations (0 where none is needed)."""

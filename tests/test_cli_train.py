@@ -13,10 +13,35 @@ import pytest
 from efficientzero.cli import main
 
 TINY = [
-    "--env-steps", "600", "--total-updates", "60", "--start-transitions", "200", "--num-envs", "4",
-    "--num-simulations", "4", "--batch-size", "16", "--eval-interval", "300", "--eval-episodes", "2",
-    "--checkpoint-interval", "20", "--hidden-size", "32", "--latent-dim", "16", "--lstm-hidden-size", "16",
-    "--block-length", "50", "--eval-max-episode-steps", "50", "--no-progress",
+    "--env-steps",
+    "600",
+    "--total-updates",
+    "60",
+    "--start-transitions",
+    "200",
+    "--num-envs",
+    "4",
+    "--num-simulations",
+    "4",
+    "--batch-size",
+    "16",
+    "--eval-interval",
+    "300",
+    "--eval-episodes",
+    "2",
+    "--checkpoint-interval",
+    "20",
+    "--hidden-size",
+    "32",
+    "--latent-dim",
+    "16",
+    "--lstm-hidden-size",
+    "16",
+    "--block-length",
+    "50",
+    "--eval-max-episode-steps",
+    "50",
+    "--no-progress",
 ]
 
 
@@ -28,11 +53,20 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", "--run-dir", str(run_dir), *TINY]) == 0
     assert (run_dir / "config.json").is_file()
-    assert (run_dir / "checkpoints" / "latest.pt").is_file() and (run_dir / "checkpoints" / "final.pt").is_file()
+    assert (run_dir / "checkpoints" / "latest.pt").is_file() and (
+        run_dir / "checkpoints" / "final.pt"
+    ).is_file()
     assert any((run_dir / "tensorboard").iterdir())
     metrics = read_metrics(run_dir)
     assert [m["env_steps"] for m in metrics] == [300, 600]
-    for key in ("env_steps", "updates", "wall_seconds", "eval_return_mean", "eval_return_std", "eval_episodes"):
+    for key in (
+        "env_steps",
+        "updates",
+        "wall_seconds",
+        "eval_return_mean",
+        "eval_return_std",
+        "eval_episodes",
+    ):
         assert key in metrics[-1]
     assert metrics[-1]["updates"] == 60 and metrics[-1]["eval_episodes"] == 2
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -61,13 +95,21 @@ def test_resume_after_kill_finishes_the_run(tmp_path):
     deadline = time.time() + 240
     while not latest.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    assert latest.exists(), proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
+    assert latest.exists(), (
+        proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
+    )
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (run_dir / "checkpoints" / "final.pt").exists(), "the run finished before it could be killed"
+    assert not (run_dir / "checkpoints" / "final.pt").exists(), (
+        "the run finished before it could be killed"
+    )
 
-    resumed = subprocess.run([*args[:3], "train", "--run-dir", str(run_dir), "--resume", "--no-progress"],
-                             capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [*args[:3], "train", "--run-dir", str(run_dir), "--resume", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr
     metrics = read_metrics(run_dir)
     assert metrics[-1]["env_steps"] == 1200 and metrics[-1]["updates"] == 400
@@ -111,3 +153,25 @@ def test_eval_of_an_unfinished_run_says_so(tmp_path, capsys):
     (run_dir / "config.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
     assert main(["eval", "--run-dir", str(run_dir)]) == 2
     assert "no finished checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        ["--use-consistency", "False"],
+        ["--use-value-prefix", "False"],
+        ["--use-off-policy-correction", "False"],
+        ["--value-target", "root"],
+        ["--search-algorithm", "gumbel"],
+        ["--use-priority", "False", "--reanalyze-ratio", "0"],
+    ],
+)
+def test_ablations_and_options_train(tmp_path, switch):
+    short = list(TINY)
+    short[short.index("--total-updates") + 1] = "20"
+    short[short.index("--env-steps") + 1] = "300"
+    assert main(["train", "--run-dir", str(tmp_path / "run"), *short, *switch]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    name = switch[0][2:].replace("-", "_")
+    assert str(config[name]) == switch[1]
+    assert read_metrics(tmp_path / "run")[-1]["updates"] == 20

@@ -75,9 +75,8 @@ def make_env(
         return make_atari_env(config, evaluation=evaluation, render_mode=render_mode)
     _check_id(config.env_id)
     cap = config.eval_max_episode_steps if evaluation else config.max_episode_steps
-    kwargs = {"max_episode_steps": cap} if cap is not None else {}
     try:
-        env = gym.make(config.env_id, render_mode=render_mode, **kwargs)
+        env = gym.make(config.env_id, render_mode=render_mode, max_episode_steps=cap)
     except gym.error.DependencyNotInstalled as error:
         raise ConfigError(f"{config.env_id} needs an extra dependency: {error}") from error
     _check_spaces(env, config.env_id)

@@ -165,13 +165,16 @@ def evaluation_record(
     recent_returns: Iterable[float],
     last_metrics: dict[str, float],
 ) -> dict[str, Any]:
-    """Evaluate ``weights`` and build the metrics.jsonl record (seeds depend on env_steps)."""
+    """Evaluate ``weights`` during training and build the metrics.jsonl record.
+
+    ``periodic_eval_episodes`` episodes (default ``eval_episodes``), seeds from ``env_steps``.
+    """
     model.net.load_state_dict(weights)
     result = evaluate(
         config,
         model,
         lambda: make_env(config, evaluation=True),
-        episodes=config.eval_episodes,
+        episodes=config.periodic_eval_episodes or config.eval_episodes,
         seed=10_000 + counters.env_steps,
     )
     recent = list(recent_returns)

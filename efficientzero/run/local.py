@@ -61,6 +61,8 @@ class LocalRun:
         self.run_dir = run_dir
         self.progress = progress
         torch.manual_seed(c.seed)
+        if c.num_threads > 0:
+            torch.set_num_threads(c.num_threads)
         self.device = resolve_device(c.device)
         self.spec = env_spec(c)
         net = build_network(c, self.spec.frame_shape, self.spec.num_actions)

@@ -151,9 +151,9 @@ def _reading_object_store() -> Iterator[None]:
         yield
 
 
-def _limit_threads() -> None:
-    """Workers share the machine: one torch thread each (Ray also sets OMP_NUM_THREADS=1)."""
-    torch.set_num_threads(1)
+def _limit_threads(config: Config) -> None:
+    """Workers share the machine: ``num_threads`` torch threads each, one unless set."""
+    torch.set_num_threads(config.num_threads or 1)
 
 
 def _shared(cls: type, name: str) -> Any:
@@ -178,7 +178,7 @@ class _Worker:
     """What self-play and reanalysis workers share: registration, device, a network copy."""
 
     def __init__(self, config: Config, name: str, names: ActorNames, gpu_share: float) -> None:
-        _limit_threads()
+        _limit_threads(config)
         self.config = config
         # Looked up by name: handles passed to a restartable actor's constructor would be
         # lineage Ray cannot rebuild (it warns about them at every start).
@@ -211,13 +211,14 @@ class SelfPlayWorker(_Worker):
         """Claim steps from the shared store, act, hand finished blocks to replay; repeat."""
         c, returns, waited = self.config, list[float](), 0.0
         while True:
+            asked = time.perf_counter()
             ticket: Ticket = ray.get(self.storage.claim.remote(c.num_envs, returns, waited))
             returns, waited = [], 0.0
             if ticket.done:
                 return
-            if not ticket.go:  # ahead of the learner: wait for it
+            if not ticket.go:  # ahead of the learner: wait for it (reported with the next claim)
                 time.sleep(POLL_S)
-                waited = POLL_S
+                waited = time.perf_counter() - asked
                 continue
             if ticket.weights_version != self.version:
                 self._load(ray.get(self.storage.weights.remote()))
@@ -254,6 +255,8 @@ class RayRun:
         self.run_dir = run_dir
         self.progress = progress
         torch.manual_seed(c.seed)
+        if c.num_threads > 0:
+            torch.set_num_threads(c.num_threads)
         self.device = learner_device(c)
         self.spec = env_spec(c)
         net = build_network(c, self.spec.frame_shape, self.spec.num_actions)
@@ -447,8 +450,9 @@ class RayRun:
                     n.wall_seconds = offset + time.perf_counter() - start
                     self.save()
             else:  # no update budget: self-play has to collect more first
+                idle = time.perf_counter()
                 time.sleep(POLL_S)
-                self.waits.learner_idle_s += POLL_S
+                self.waits.learner_idle_s += time.perf_counter() - idle
             n.wall_seconds = offset + time.perf_counter() - start
             if n.env_steps >= n.next_eval and n.env_steps < c.total_env_steps:
                 while n.next_eval <= n.env_steps:

@@ -1,0 +1,133 @@
+"""Throughput of the atari100k preset on this machine, and the projected time of a full run.
+
+Measures, with the real components of the local runtime:
+- self-play: seconds per 1,000 agent steps (``num_envs`` environments, one 50-simulation search
+  per step, the ResNet on the chosen device);
+- learning: seconds per update, split into sampling, reanalysis (target-network searches for
+  policy targets and value bootstraps) and the gradient step, and reanalysis roots/s;
+- a projection of a full 100k-step / 120k-update run, both sequential (the local runtime) and
+  overlapped (self-play beside learning, as the Ray runtime runs them).
+Prints JSON. Example (a short CPU measurement; add --device cuda on a GPU):
+
+    python benchmarks/atari_throughput.py --game Breakout --env-steps 200 --updates 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from efficientzero.config import make_preset
+from efficientzero.run.common import RunDirectory
+from efficientzero.run.local import LocalRun, replay_beta
+
+
+def time_selfplay(run: LocalRun, env_steps: int) -> float:
+    """Seconds per agent step of self-play with search."""
+    start, steps = time.perf_counter(), 0
+    while steps < env_steps:
+        steps += run.actor.step(temperature=1.0).env_steps
+    return (time.perf_counter() - start) / steps
+
+
+def time_updates(run: LocalRun, updates: int) -> dict[str, float]:
+    """Mean seconds per update for sampling, reanalysis and the gradient step."""
+    c = run.config
+    totals = {"sample": 0.0, "reanalyze": 0.0, "learn": 0.0}
+    roots = 0
+    for _ in range(updates):
+        t0 = time.perf_counter()
+        sampled = run.replay.sample(
+            c.batch_size, replay_beta(c, 0), run.sample_rng, c.off_policy_age_unit
+        )
+        t1 = time.perf_counter()
+        batch = run.reanalyzer.make_batch(sampled, run.device)
+        t2 = time.perf_counter()
+        _, priorities = run.learner.step(batch)
+        if run.device.type == "cuda":
+            torch.cuda.synchronize()
+        t3 = time.perf_counter()
+        run.replay.update_priorities(batch.indices, priorities)
+        totals["sample"] += t1 - t0
+        totals["reanalyze"] += t2 - t1
+        totals["learn"] += t3 - t2
+        count = int(round(c.reanalyze_ratio * c.batch_size))
+        roots += int(batch.mask[:count].sum()) + int(
+            sampled.bootstrap_mask.sum() if c.value_target == "root" else 0
+        )
+    out = {k: v / updates for k, v in totals.items()}
+    out["reanalysis_roots_per_s"] = roots / max(totals["reanalyze"], 1e-9)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--game", default="Breakout")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--env-steps", type=int, default=1000, help="self-play steps to time")
+    parser.add_argument(
+        "--updates", type=int, default=20, help="updates to time (after one warm-up update)"
+    )
+    parser.add_argument(
+        "--fill", type=int, default=2000, help="random transitions put in replay first"
+    )
+    args = parser.parse_args()
+
+    config = make_preset("atari100k", args.game).replace(
+        device=args.device, start_transitions=args.fill
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = RunDirectory(Path(tmp) / "run")
+        run_dir.create(config)
+        run = LocalRun(config, run_dir, progress=False)
+        start = time.perf_counter()
+        while run.counters.env_steps < args.fill:
+            run.collect()  # uniform random actions below start_transitions (SPEC §4)
+        fill_s = time.perf_counter() - start
+        run.counters.env_steps = args.fill
+        selfplay_s = time_selfplay(run, args.env_steps)
+        time_updates(run, 1)  # warm-up: compilation, allocator, cudnn autotuning
+        update = time_updates(run, args.updates)
+        run.logger.close()
+
+    per_update = update["sample"] + update["reanalyze"] + update["learn"]
+    c = config
+    selfplay_total = c.total_env_steps * selfplay_s
+    learn_total = c.total_updates * per_update
+    result = {
+        "game": config.env_id,
+        "device": str(run.device),
+        "torch_threads": torch.get_num_threads(),
+        "measured": {
+            "env_steps": args.env_steps,
+            "updates": args.updates,
+            "random_fill_steps": args.fill,
+        },
+        "random_env_steps_per_s": round(args.fill / fill_s, 1),
+        "selfplay_seconds_per_1000_env_steps": round(1000 * selfplay_s, 2),
+        "selfplay_env_steps_per_s": round(1 / selfplay_s, 2),
+        "seconds_per_100_updates": round(100 * per_update, 2),
+        "updates_per_s": round(1 / per_update, 3),
+        "update_breakdown_s": {k: round(update[k], 4) for k in ("sample", "reanalyze", "learn")},
+        "reanalysis_roots_per_s": round(update["reanalysis_roots_per_s"], 1),
+        "projected_full_run_hours": {
+            "sequential_local_runtime": round((selfplay_total + learn_total) / 3600, 2),
+            "selfplay_overlapped_with_learning": round(max(selfplay_total, learn_total) / 3600, 2),
+            "inputs": {"total_env_steps": c.total_env_steps, "total_updates": c.total_updates},
+        },
+        "replay_bytes_mib": round(run.replay.nbytes() / 2**20, 1),
+        "eval_note": "no evaluation here; see metrics.jsonl of a training run",
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,266 @@
+"""EfficientZero network for image observations (Atari): a downsampling ResNet (SPEC §2).
+
+Shapes for the Atari preset (4 stacked 96x96 RGB frames, 64 channels, 1 block per trunk):
+
+- ``represent``: ``[B, 12, 96, 96]`` -> latent ``[B, 64, 6, 6]``
+- ``dynamics``: latent + action plane ``[B, 65, 6, 6]`` -> next latent ``[B, 64, 6, 6]``, and
+  the value-prefix logits ``[B, 601]`` from an LSTM over the reduced latent ``[B, 16*6*6]``
+- ``predict``: latent -> value logits ``[B, 601]``, policy logits ``[B, A]``
+- ``project``: latent ``[B, 2304]`` -> ``[B, 1024]`` (``with_head``: -> 512 -> 1024)
+
+The latent side is ``ceil(obs_size / 16)`` (four stride-2 stages), so other observation sizes
+work too (64 -> 4x4, 84 -> 6x6). Convolutions before BatchNorm carry no bias (BN has one).
+
+Channels-last: ``net.to_channels_last()`` (or ``net.to(memory_format=torch.channels_last)``)
+converts the convolution weights; ``represent`` then converts its input to match, and every
+later op follows the input layout. It pays off on GPUs with tensor cores; nothing forces it, so
+on CPU the default layout is kept.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from efficientzero.config import Config, ConfigError
+from efficientzero.nets.base import EfficientZeroNet, LSTMState, ValuePrefixHead, mlp
+
+
+def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
+    """3x3 convolution, padding 1, no bias (always followed by BatchNorm)."""
+    return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+
+
+def latent_side(obs_size: int) -> int:
+    """Side of the latent for ``obs_size`` inputs: four stride-2 stages, each ceil(n / 2)."""
+    side = obs_size
+    for _ in range(4):
+        side = (side + 1) // 2
+    return side
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-ReLU-conv-BN + shortcut, then ReLU (He et al. 2016, post-activation).
+
+    With ``stride`` 2 or a change of width the shortcut is a strided 1x1 conv + BN (the
+    "downsample path"; SPEC §2 does not fix its form, this is the standard ResNet projection). ``[B, C_in, H, W] -> [B, C_out, ceil(H / stride), ceil(W / stride)]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int | None = None, stride: int = 1) -> None:
+        super().__init__()
+        out_channels = out_channels or in_channels
+        self.conv1 = conv3x3(in_channels, out_channels, stride)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = conv3x3(out_channels, out_channels)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+def residual_tower(channels: int, num_blocks: int) -> nn.Sequential:
+    """``num_blocks`` same-width residual blocks (the trunks of ``g`` and ``f``)."""
+    return nn.Sequential(*(ResidualBlock(channels) for _ in range(num_blocks)))
+
+
+class DownsampleTrunk(nn.Module):
+    """The representation ``h``: ``[B, S*C, H, W] -> [B, num_channels, H/16, W/16]`` (SPEC §2).
+
+    conv 3x3 s2 to C/2, block(C/2), block s2 to C, block(C), avg-pool s2, block(C), avg-pool s2,
+    then ``num_blocks`` blocks. The pools use a 3x3 window with padding 1 (so odd sides round up)
+    and average over real pixels only, so the border is not darkened by the zero padding.
+    """
+
+    def __init__(self, in_channels: int, num_channels: int, num_blocks: int) -> None:
+        super().__init__()
+        half = num_channels // 2
+        self.stem = conv3x3(in_channels, half, stride=2)
+        self.layers = nn.Sequential(
+            nn.BatchNorm2d(half),
+            nn.ReLU(inplace=True),
+            ResidualBlock(half),
+            ResidualBlock(half, num_channels, stride=2),
+            ResidualBlock(num_channels),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+            ResidualBlock(num_channels),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+            *residual_tower(num_channels, num_blocks),
+        )
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.stem(observation))
+
+
+def reduce_conv(channels: int, reduced_channels: int) -> nn.Sequential:
+    """1x1 conv + BN + ReLU: ``[B, C, L, L] -> [B, reduced_channels, L, L]`` before a head's flatten."""
+    return nn.Sequential(
+        nn.Conv2d(channels, reduced_channels, 1, bias=False),
+        nn.BatchNorm2d(reduced_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ReducedHead(nn.Module):
+    """1x1 conv to ``reduced_channels`` + BN + ReLU, flatten, MLP: ``[B, C, L, L] -> [B, out]``.
+
+    The last linear layer is zero-initialised (SPEC §2): at init every input gives the same
+    logits (uniform policy, value expectation 0), so early search is not misled by noise.
+    """
+
+    def __init__(
+        self, channels: int, reduced_channels: int, side: int, hidden: int, out_size: int
+    ) -> None:
+        super().__init__()
+        self.reduce = reduce_conv(channels, reduced_channels)
+        self.mlp = mlp(
+            [reduced_channels * side * side, hidden, out_size], nn.BatchNorm1d, zero_last=True
+        )
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.reduce(latent).flatten(1))
+
+
+class ResNetNet(EfficientZeroNet):
+    """EfficientZero image network (representation, dynamics + value prefix, prediction, projector).
+
+    Args:
+        in_channels: stacked input channels ``S * C`` (12 for 4 RGB frames, 4 for gray).
+        obs_size: input side ``H = W``; the latent is ``num_channels x L x L``, L = ceil(H / 16).
+        num_actions: ``A``, the size of the discrete action set.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        obs_size: int,
+        num_actions: int,
+        *,
+        num_channels: int = 64,
+        num_blocks: int = 1,
+        reduced_channels: int = 16,
+        head_hidden_size: int = 32,
+        lstm_hidden_size: int = 512,
+        projection_dim: int = 1024,
+        projection_head_dim: int = 512,
+        support_size: int = 300,
+        use_value_prefix: bool = True,
+        scale_latent: bool = False,
+    ) -> None:
+        super().__init__()
+        self.num_actions = num_actions
+        self.support_size = support_size
+        self.lstm_hidden_size = lstm_hidden_size
+        self.use_scale = scale_latent
+        side = latent_side(obs_size)
+        self.latent_shape = (num_channels, side, side)
+        out = 2 * support_size + 1
+
+        self.representation = DownsampleTrunk(in_channels, num_channels, num_blocks)
+
+        # Dynamics (SPEC §2): the action enters as one constant plane a / |A|, and the first conv
+        # is residual around the incoming latent, which keeps a short gradient path through the
+        # unroll (MuZero's dynamics are a ResNet over the latent for the same reason).
+        self.dynamics_conv = conv3x3(num_channels + 1, num_channels)
+        self.dynamics_bn = nn.BatchNorm2d(num_channels)
+        self.dynamics_tower = residual_tower(num_channels, num_blocks)
+        self.value_prefix_reduce = reduce_conv(num_channels, reduced_channels)
+        self.value_prefix_head = ValuePrefixHead(
+            reduced_channels * side * side,
+            lstm_hidden_size,
+            head_hidden_size,
+            out,
+            nn.BatchNorm1d,
+            use_lstm=use_value_prefix,
+        )
+
+        self.prediction_tower = residual_tower(num_channels, num_blocks)
+        self.value_head = ReducedHead(num_channels, reduced_channels, side, head_hidden_size, out)
+        self.policy_head = ReducedHead(
+            num_channels, reduced_channels, side, head_hidden_size, num_actions
+        )
+
+        # SimSiam projector and predictor (SPEC §2): 2304 -> 1024 -> 1024 -> 1024, 1024 -> 512 -> 1024.
+        flat = num_channels * side * side
+        self.projector = mlp([flat, projection_dim, projection_dim, projection_dim], nn.BatchNorm1d)
+        self.projection_head = mlp(
+            [projection_dim, projection_head_dim, projection_dim], nn.BatchNorm1d
+        )
+
+    @classmethod
+    def from_config(
+        cls, config: Config, frame_shape: tuple[int, ...], num_actions: int
+    ) -> ResNetNet:
+        """The network for ``config`` and frames of shape ``(C, H, W)`` (one frame, before stacking)."""
+        channels, height, width = frame_shape
+        if height != width:
+            raise ConfigError(f"network 'resnet' needs square frames, got {height}x{width}")
+        return cls(
+            channels * config.frame_stack,
+            height,
+            num_actions,
+            num_channels=config.num_channels,
+            num_blocks=config.num_blocks,
+            reduced_channels=config.reduced_channels,
+            head_hidden_size=config.head_hidden_size,
+            lstm_hidden_size=config.lstm_hidden_size,
+            projection_dim=config.projection_dim,
+            projection_head_dim=config.projection_head_dim,
+            support_size=config.support_size,
+            use_value_prefix=config.use_value_prefix,
+            scale_latent=config.scale_latent,
+        )
+
+    @property
+    def channels_last(self) -> bool:
+        """Whether the convolution weights are channels-last (``net.to(memory_format=...)``)."""
+        weight = self.representation.stem.weight
+        return (
+            weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+        )
+
+    def to_channels_last(self) -> ResNetNet:
+        """Convert the convolution weights to channels-last in place (worth it on tensor-core GPUs).
+
+        The same as ``net.to(memory_format=torch.channels_last)``, which torch's type stubs omit.
+        """
+        return self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def _finish(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.scale_latent(latent) if self.use_scale else latent
+
+    def represent(self, observation: torch.Tensor) -> torch.Tensor:
+        """Observation ``[B, S*C, H, W]`` in [0, 1] -> latent ``[B, num_channels, L, L]``."""
+        if self.channels_last:
+            observation = observation.contiguous(memory_format=torch.channels_last)
+        return self._finish(self.representation(observation))
+
+    def dynamics(
+        self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
+    ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
+        """(latent ``[B, C, L, L]``, action ``[B]``, LSTM state) -> (next latent, state, logits ``[B, 2S+1]``)."""
+        batch, _, height, width = latent.shape
+        plane = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
+        x = torch.cat([latent, plane.expand(batch, 1, height, width)], dim=1)
+        x = torch.relu(self.dynamics_bn(self.dynamics_conv(x)) + latent)
+        next_latent = self._finish(self.dynamics_tower(x))
+        features = self.value_prefix_reduce(next_latent).flatten(1)
+        logits, state = self.value_prefix_head(features, state)
+        return next_latent, state, logits
+
+    def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent ``[B, C, L, L]`` -> (value logits ``[B, 2S+1]``, policy logits ``[B, A]``)."""
+        x = self.prediction_tower(latent)
+        return self.value_head(x), self.policy_head(x)
+
+    def project(self, latent: torch.Tensor, with_head: bool = True) -> torch.Tensor:
+        """Latent ``[B, C, L, L]`` -> projection ``[B, projection_dim]`` (online branch: ``with_head``)."""
+        projection = self.projector(latent.flatten(1))
+        return self.projection_head(projection) if with_head else projection

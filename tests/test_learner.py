@@ -1,0 +1,100 @@
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from efficientzero.config import make_preset
+from efficientzero.learner import Learner, learning_rate
+from efficientzero.losses import LossWeights, compute_loss
+from efficientzero.nets import build_network
+from efficientzero.types import Batch
+
+K, B, A = 3, 16, 2
+
+
+def tiny_config(**changes):
+    base = dict(unroll_steps=K, lstm_horizon_len=2, hidden_size=32, latent_dim=16, lstm_hidden_size=8,
+                head_hidden_size=8, projection_dim=16, projection_head_dim=8, support_size=10, batch_size=B)
+    base.update(changes)
+    return make_preset("cartpole").replace(**base)
+
+
+def make_batch(seed=0, mask=None):
+    g = torch.Generator().manual_seed(seed)
+    policies = torch.rand(B, K + 1, A, generator=g)
+    return Batch(
+        frames=torch.randn(B, K + 1, 4, generator=g),
+        actions=torch.randint(0, A, (B, K), generator=g),
+        target_value_prefixes=torch.rand(B, K, generator=g) * 3,
+        target_values=torch.rand(B, K + 1, generator=g) * 20,
+        target_policies=policies / policies.sum(-1, keepdim=True),
+        mask=torch.ones(B, K + 1) if mask is None else mask,
+        value_mask=torch.ones(B, K + 1),
+        weights=torch.ones(B),
+        indices=np.arange(B),
+    )
+
+
+def test_learning_rate_warmup_and_step_decay():
+    c = make_preset("atari100k").replace(total_updates=1000, lr=0.2, lr_warmup_fraction=0.01, lr_decay_updates=500, lr_decay_rate=0.1)
+    assert learning_rate(c, 0) == pytest.approx(0.02)  # (0 + 1) / 10 of the peak
+    assert learning_rate(c, 9) == pytest.approx(0.2)
+    assert learning_rate(c, 499) == pytest.approx(0.2)
+    assert learning_rate(c, 500) == pytest.approx(0.02)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_updates_reduce_the_loss_and_return_priorities(optimizer):
+    torch.manual_seed(0)
+    c = tiny_config(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3, lr_warmup_fraction=0.0)
+    learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
+    batch = make_batch()
+    first, priorities = learner.step(batch)
+    for _ in range(60):
+        last, _ = learner.step(batch)
+    assert last["loss"] < first["loss"] - 0.1
+    assert learner.updates == 61
+    # priority = |predicted value_0 - target value_0| of the batch; zero-initialised heads predict ~0
+    assert priorities.shape == (B,)
+    assert np.allclose(priorities, batch.target_values[:, 0].numpy(), atol=1e-3)
+
+
+def test_gradient_clipping_bounds_the_step():
+    torch.manual_seed(0)
+    c = tiny_config(optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0, lr_warmup_fraction=0.0, max_grad_norm=1e-3)
+    learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
+    before = [p.detach().clone() for p in learner.net.parameters()]
+    metrics, _ = learner.step(make_batch())
+    moved = torch.sqrt(sum(((p.detach() - q) ** 2).sum() for p, q in zip(learner.net.parameters(), before)))
+    assert metrics["grad_norm"] > 1e-3  # the raw norm is reported
+    assert float(moved) == pytest.approx(1e-3, rel=1e-3)  # lr 1 x clipped norm
+
+
+def test_masked_policy_targets_do_not_matter():
+    torch.manual_seed(0)
+    c = tiny_config()
+    net = build_network(c, (4,), A).train()
+    mask = torch.ones(B, K + 1)
+    mask[:, 2:] = 0
+    a, b = make_batch(mask=mask), make_batch(mask=mask)
+    b.target_policies[:, 2:] = torch.tensor([1.0, 0.0])
+    weights = LossWeights()
+    loss_a = compute_loss(copy.deepcopy(net), a, frame_stack=1, lstm_horizon_len=2, weights=weights)[0]
+    loss_b = compute_loss(copy.deepcopy(net), b, frame_stack=1, lstm_horizon_len=2, weights=weights)[0]
+    assert torch.allclose(loss_a, loss_b)
+
+
+@pytest.mark.parametrize("switch", ["use_consistency", "use_value_prefix"])
+def test_ablations_change_the_loss(switch):
+    torch.manual_seed(0)
+    on = tiny_config()
+    off = on.replace(**{switch: False})
+    batch = make_batch()
+    metrics_on, _ = Learner(on, build_network(on, (4,), A), torch.device("cpu")).step(batch)
+    torch.manual_seed(0)
+    metrics_off, _ = Learner(off, build_network(off, (4,), A), torch.device("cpu")).step(batch)
+    if switch == "use_consistency":
+        assert metrics_on["consistency_loss"] != 0 and metrics_off["consistency_loss"] == 0
+    else:
+        assert metrics_off["value_prefix_loss"] > 0 and metrics_on["loss"] != metrics_off["loss"]

@@ -207,21 +207,21 @@ class Config:
 
     # ----------------------------------------------------------------------------- Ray runtime
     num_actors: int = 2
-    """Ray runtime: self-play actors."""
+    """Ray runtime: self-play actors (each steps num_envs environments)."""
     num_reanalyzers: int = 1
     """Ray runtime: reanalysis workers preparing batches for the learner."""
     ray_address: str | None = None
     """Ray runtime: address of a running cluster ("auto"), or None to start a local one on 127.0.0.1."""
-    learner_gpus: float = 1.0
-    """Ray runtime: GPU share of the learner (ignored without GPUs)."""
-    actor_gpus: float = 0.0
-    """Ray runtime: GPU share of each self-play actor (ignored without GPUs)."""
-    reanalyzer_gpus: float = 0.0
-    """Ray runtime: GPU share of each reanalysis worker (ignored without GPUs)."""
+    learner_gpus: float = 0.5
+    """Ray runtime: GPU share of the learner, which runs in the driver (> 0: on a GPU when there is one; the share is kept from the workers)."""
+    actor_gpus: float = 0.1
+    """Ray runtime: GPU share of each self-play actor (0 without GPUs; scaled down when the workers' shares do not fit)."""
+    reanalyzer_gpus: float = 0.2
+    """Ray runtime: GPU share of each reanalysis worker (0 without GPUs; scaled down when the workers' shares do not fit)."""
     object_store_memory: int | None = None
-    """Ray runtime: object-store bytes for a local cluster (None: derived from the run's replay size)."""
+    """Ray runtime: object-store bytes of a local cluster (None: 1.5x the run's replay size plus batches in flight, >= 256 MiB)."""
     ray_dashboard: bool = False
-    """Ray runtime: start the dashboard (listening on 127.0.0.1) for a local cluster."""
+    """Ray runtime: start the dashboard of a local cluster (on 127.0.0.1 only)."""
 
     # ------------------------------------------------------------------ derived values
     @property

@@ -65,8 +65,10 @@ def cpu_share(config: Config, cluster_cpus: float) -> float:
 def gpu_shares(config: Config, cluster_gpus: float) -> tuple[float, float]:
     """(per self-play actor, per reanalysis worker) GPU shares that fit the cluster.
 
-    Without GPUs (or with ``device="cpu"``) both are 0; requests that do not fit are scaled
-    down together, so a default meant for one GPU still works with more workers.
+    Without GPUs (or with ``device="cpu"``) both are 0. The learner runs in the driver, which
+    Ray does not schedule, so its share (when it is on a GPU) is kept out; worker requests that
+    do not fit the rest are scaled down together, so defaults meant for one GPU still work with
+    more workers.
     """
     if cluster_gpus <= 0 or config.device == "cpu":
         return 0.0, 0.0
@@ -74,11 +76,17 @@ def gpu_shares(config: Config, cluster_gpus: float) -> tuple[float, float]:
     for name, share in (("actor_gpus", actor), ("reanalyzer_gpus", reanalyzer)):
         if share > 1 and share != int(share):
             raise ConfigError(f"{name} above 1 must be a whole number of GPUs, got {share}")
+    learner = config.learner_gpus if learner_device(config).type == "cuda" else 0.0
+    free = max(cluster_gpus - learner, 0.0)
     total = config.num_actors * actor + config.num_reanalyzers * reanalyzer
-    if total > cluster_gpus:
-        scale = cluster_gpus / total
-        actor, reanalyzer = (math.floor(1e4 * x * scale) / 1e4 for x in (actor, reanalyzer))
+    if total > free:
+        actor, reanalyzer = (_fraction(x * free / total) for x in (actor, reanalyzer))
     return actor, reanalyzer
+
+
+def _fraction(share: float) -> float:
+    """A share Ray accepts: whole GPUs above one, 4 decimals below."""
+    return float(math.floor(share)) if share > 1 else math.floor(1e4 * share) / 1e4
 
 
 def learner_device(config: Config) -> torch.device:

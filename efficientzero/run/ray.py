@@ -5,19 +5,22 @@ One process each (arrows are the data)::
     SelfPlayWorker x num_actors  -- finished blocks -->  ReplayServer  -- sampled positions -->
         |  claim steps, episode returns                     ^ priorities       ReanalysisWorker
         v                                                   |                   x num_reanalyzers
-    SharedStorage (counters, the self-play gate, weights) <-+- driver = learner <-- batches --'
+    SharedState (counters, the self-play gate, weights) <-+- driver = learner <-- batches ---'
 
-The driver is the learner (on ``config.device``; with ``learner_gpus`` > 0 it takes a GPU when
-there is one): it takes reanalysed batches as they finish, steps, writes priorities back, and
-publishes weights -- to self-play through the shared store every ``selfplay_update_interval``
-updates, to reanalysis with the next batches every ``target_update_interval`` updates. It also
-evaluates, checkpoints (the local runtime's file layout) and logs. Back-pressure and the waits
-that name the bottleneck are in ``run/distributed.py``.
+The driver is the learner (``DriverCore``, on ``config.device``; with ``learner_gpus`` > 0 on
+a GPU when there is one): it takes reanalysed batches as they finish, steps, writes priorities
+back, and publishes weights -- to self-play through the shared store every
+``selfplay_update_interval`` updates, to reanalysis with its next calls every
+``target_update_interval``. It also evaluates, checkpoints (the local runtime's layout) and
+logs. The gate and the waits that name the bottleneck are in ``run/distributed.py``.
 
 Fault tolerance: self-play and reanalysis actors are restarted when their process dies and
 their running and queued calls are retried (a self-play actor loses its unfinished episodes,
 never what replay already holds). Replay and the shared store are not restartable; the
 driver's checkpoint (``--resume``) covers them and the driver itself.
+
+With ``ray_address`` the run joins a running cluster as it is; every node must be able to
+import this package (the same version as the driver).
 """
 
 from __future__ import annotations
@@ -35,9 +38,8 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import time
 import uuid
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -45,38 +47,25 @@ import ray
 import torch
 
 from efficientzero.actor import SelfPlayActor, visit_temperature
-from efficientzero.checkpoint import load_checkpoint, save_checkpoint, to_numpy
 from efficientzero.config import Config
 from efficientzero.envs import EnvSpec, env_spec, make_env
-from efficientzero.learner import Learner
 from efficientzero.nets import InferenceModel, build_network
 from efficientzero.reanalyze import Reanalyzer
-from efficientzero.run.common import (
-    Counters,
-    MetricsLogger,
-    RunDirectory,
-    checkpoint_state,
-    describe,
-    evaluation_record,
-    inference_copy,
-    rng_state,
-)
+from efficientzero.run.common import RunDirectory, inference_copy
 from efficientzero.run.distributed import (
     ProgressLine,
     ReplayServer,
     SharedState,
     Snapshot,
     Ticket,
-    WaitClock,
     WeightsRef,
 )
+from efficientzero.run.driver import DriverCore
 from efficientzero.run.local import replay_beta, update_budget
 from efficientzero.run.placement import (
-    batch_to,
     cpu_share,
     default_object_store_memory,
     gpu_shares,
-    learner_device,
     system_memory,
     worker_device,
     worker_seed,
@@ -112,6 +101,7 @@ def init_ray(config: Config, *, num_cpus: int | None = None) -> bool:
         config, env_spec(config), system_memory()
     )
     ray.init(
+        address="local",  # a new cluster, never one found through RAY_ADDRESS or `ray start`
         num_cpus=num_cpus,
         num_gpus=gpus,
         object_store_memory=memory,
@@ -247,27 +237,13 @@ class ReanalysisWorker(_Worker):
             return self.reanalyzer.make_batch(sampled, torch.device("cpu"))
 
 
-class RayRun:
-    """The driver: the learner, the weight broadcast, evaluation, checkpoints and logs."""
+class RayRun(DriverCore):
+    """The driver: ``DriverCore`` (learner, evaluation, checkpoints) plus the actors around it."""
 
     def __init__(self, config: Config, run_dir: RunDirectory, *, progress: bool = True) -> None:
-        self.config = c = config
-        self.run_dir = run_dir
+        super().__init__(config, run_dir)
+        c = config
         self.progress = progress
-        torch.manual_seed(c.seed)
-        if c.num_threads > 0:
-            torch.set_num_threads(c.num_threads)
-        self.device = learner_device(c)
-        self.spec = env_spec(c)
-        net = build_network(c, self.spec.frame_shape, self.spec.num_actions)
-        self.learner = Learner(c, net, self.device)
-        self.eval_model = inference_copy(net, c)
-        self.selfplay_weights = self.target_weights = self.learner.weights()
-        self.counters = Counters(next_eval=c.eval_interval or c.total_env_steps)
-        self.recent_returns: deque[float] = deque(maxlen=20)
-        self.last_metrics: dict[str, float] = {}
-        self.waits = WaitClock()
-        self.logger = MetricsLogger(run_dir)
         sample_seed = int(np.random.SeedSequence(c.seed).generate_state(3)[2])  # as the local one
         self.names = ActorNames.unique()
         self.replay: Any = _shared(ReplayServer, self.names.replay).remote(c, sample_seed)
@@ -278,18 +254,13 @@ class RayRun:
         self.pending: dict[Any, int] = {}  # batch being made -> reanalysis worker index
         self.version = 0
         self.target = WeightsRef(0, [])
-        self.snapshot = Snapshot(0, 0, 0, 0, 0.0, [], {})
+        self.snapshot = Snapshot()
 
     # ------------------------------------------------------------------ set-up
     def restore(self) -> None:
         """Continue from ``checkpoints/latest.pt`` (written by either runtime)."""
-        state, _ = load_checkpoint(self.run_dir.latest, map_location="cpu")
-        self.learner.load_state_dict(state["learner"])
-        self.selfplay_weights, self.target_weights = state["selfplay_net"], state["target_net"]
-        replay = to_numpy(state["replay"])
-        ray.get(self.replay.load_state_dict.remote(replay, state["rng"]["sample"]))
-        self.counters = Counters(**state["counters"])
-        torch.set_rng_state(state["rng"]["torch"].cpu())
+        replay, sample_rng = self.restore_core()
+        ray.get(self.replay.load_state_dict.remote(replay, sample_rng))
 
     def _put(self, weights: dict[str, torch.Tensor]) -> WeightsRef:
         self.version += 1
@@ -326,9 +297,7 @@ class RayRun:
         snap = self.snapshot = ray.get(self.storage.sync.remote(n.updates))
         n.env_steps, n.episodes = snap.env_steps, snap.episodes
         self.waits.selfplay_wait_s = snap.selfplay_wait_s / c.num_actors
-        for steps, episode_return in snap.episode_returns:
-            self.recent_returns.append(episode_return)
-            self.logger.scalars("train", {"episode_return": episode_return}, steps)
+        self.episodes_finished(snap.episode_returns)
 
     def _fill_pipeline(self) -> None:
         """Keep PREFETCH batches queued at every reanalysis worker (none beyond the last update)."""
@@ -354,83 +323,37 @@ class RayRun:
         return batch
 
     def update(self) -> None:
-        c, n = self.config, self.counters
+        """One update; new priorities go to replay, due weights to the workers."""
         batch = self._next_batch()
-        metrics, priorities = self.learner.step(batch_to(batch, self.device))
+        priorities, selfplay_due, target_due = self.learn(batch)
         self.replay.update_priorities.remote(batch.indices, priorities)
-        n.updates = self.learner.updates
-        if n.updates % c.selfplay_update_interval == 0:
-            self.selfplay_weights = self.learner.weights()
+        if selfplay_due:  # self-play actors pull them from the shared store
             self.storage.set_weights.remote(self._put(self.selfplay_weights))
-        if n.updates % c.target_update_interval == 0:
-            self.target_weights = self.learner.weights()
+        if target_due:  # reanalysis gets them with its next calls
             self.target = self._put(self.target_weights)
-        self.last_metrics = metrics
-        if n.updates % c.log_interval == 0:
-            self.logger.scalars("train", metrics, n.updates)
-            self.logger.scalars("ray", self.waits.fields(), n.updates)
 
-    def evaluate(self) -> dict[str, Any]:
-        record = evaluation_record(
-            self.config,
-            self.eval_model,
-            self.learner.weights(),
-            self.counters,
-            self.recent_returns,
-            self.last_metrics,
-        )
-        restarts = sum(self.snapshot.restarts.values())
-        record.update(self.waits.fields(), bottleneck=self.waits.bottleneck(), restarts=restarts)
-        self.logger.evaluation(record)
-        return record
-
-    # ------------------------------------------------------------------ checkpoints
     def save(self, final: bool = False) -> None:
-        c = self.config
         # Replay first, counters after: the checkpoint never holds steps it does not count.
         replay, sample_rng = ray.get(self.replay.state_dict.remote())
         self._sync()
-        n = self.counters
-        fresh = rng_state(
-            np.random.default_rng([c.seed, n.updates])
-        )  # workers' streams stay theirs
-        state = checkpoint_state(
-            learner=self.learner.state_dict(),
-            selfplay_net=self.selfplay_weights,
-            target_net=self.target_weights,
-            replay=replay,
-            counters=n,
-            rng={
-                "actor": fresh,
-                "reanalyzer": fresh,
-                "sample": sample_rng,
-                "torch": torch.get_rng_state(),
-            },
-        )
         with _reading_object_store():
-            save_checkpoint(self.run_dir.latest, state, c)
-        if final:
-            final_state = {"net": self.learner.net.state_dict(), "counters": asdict(n)}
-            save_checkpoint(self.run_dir.final, final_state, c)
+            self.write_checkpoint(replay, sample_rng, final)
 
     # ------------------------------------------------------------------ the loop
     def run(self, on_tick: Callable[[RayRun], None] | None = None) -> dict[str, Any]:
         c, n = self.config, self.counters
         self.bar = ProgressLine(c, self.progress, n.env_steps + n.updates)
-        self.bar.write(
-            f"efficientzero: {c.env_id} [{c.preset}] -> {self.run_dir.path}  "
-            f"({describe(self.spec, self.learner.net, self.device)}) on Ray: "
-            f"{c.num_actors} self-play x {c.num_envs} envs, {c.num_reanalyzers} reanalysis"
-        )
+        self.bar.write(self.header())
         try:
             self._start_workers()
-            record = self._loop(on_tick)
+            self._loop(on_tick)
             ray.get(self.runs)  # the last blocks are in replay before the final checkpoint
             self._sync()
-            record = self.evaluate()
+            record = self.evaluate(sum(self.snapshot.restarts.values()))
             self.save(final=True)
         except KeyboardInterrupt:
-            self.save()
+            if self.storage is not None:
+                self.save()
             raise
         finally:
             self._stop_workers()
@@ -438,7 +361,7 @@ class RayRun:
             self.bar.close()
         return record
 
-    def _loop(self, on_tick: Callable[[RayRun], None] | None) -> dict[str, Any]:
+    def _loop(self, on_tick: Callable[[RayRun], None] | None) -> None:
         c, n = self.config, self.counters
         record: dict[str, Any] = {}
         start, offset = time.perf_counter(), n.wall_seconds
@@ -457,12 +380,11 @@ class RayRun:
             if n.env_steps >= n.next_eval and n.env_steps < c.total_env_steps:
                 while n.next_eval <= n.env_steps:
                     n.next_eval += max(c.eval_interval, 1)
-                record = self.evaluate()
+                record = self.evaluate(sum(self.snapshot.restarts.values()))
             if self.bar.tick(n, self.waits, self.recent_returns, record):
                 self._check_workers()
             if on_tick is not None:
                 on_tick(self)
-        return record
 
     def _check_workers(self) -> None:
         """Raise the error of a self-play actor that stopped for good (its restarts used up)."""

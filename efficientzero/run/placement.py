@@ -32,7 +32,7 @@ def default_object_store_memory(config: Config, spec: EnvSpec, system_memory: in
     The store carries trajectory blocks on their way to replay, sampled positions and batches
     (a few per reanalysis worker) and, at each checkpoint, one snapshot of the whole replay:
     1.5 x the replay's final size plus the batches, between 256 MiB and half the memory.
-    Atari 100k: about 4.5 GB (the reference kept a fixed 150 GB).
+    Atari 100k: about 5.6 GiB (the reference kept a fixed 150 GB).
     """
     step = bytes_per_step(spec)
     replay = min(config.total_env_steps, config.replay_capacity) * step

@@ -121,7 +121,7 @@ def test_workers_killed_mid_run_are_restarted(ray_session, tmp_path):
 
     def chaos(run) -> None:
         runs[:1] = [run]
-        added.append(run.snapshot.replay_added)
+        added.append(run.replay_stats()[1])
         n = run.counters
         for name, due in (("selfplay-0", n.env_steps >= 350), ("reanalysis-0", n.updates >= 40)):
             if due and name not in killed:

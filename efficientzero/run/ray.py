@@ -391,6 +391,10 @@ class RayRun(DriverCore):
         ready, _ = ray.wait(self.runs, num_returns=len(self.runs), timeout=0)
         ray.get(ready)
 
+    def replay_stats(self) -> tuple[int, int]:
+        """(positions stored, positions ever added), asked of replay itself."""
+        return ray.get(self.replay.stats.remote())
+
     def worker_pids(self) -> dict[str, int]:
         """Process ids of the workers by name ("selfplay-0", "reanalysis-0", ...)."""
         return ray.get(self.storage.pids.remote())

@@ -98,9 +98,14 @@ def test_config_command_rejects_bad_values(capsys):
 
 
 def test_bench_search_prints_the_documented_json(capsys):
-    assert main(["bench", "search", "--batches", "1", "3", "--actions", "4", "--simulations", "5"]) == 0
+    assert (
+        main(["bench", "search", "--batches", "1", "3", "--actions", "4", "--simulations", "5"])
+        == 0
+    )
     results = json.loads(capsys.readouterr().out)["results"]
     assert [(r["batch"], r["actions"], r["simulations"]) for r in results] == [(1, 4, 5), (3, 4, 5)]
     for r in results:
         assert r["seconds_per_search"] > 0
-        assert r["sims_per_s"] == pytest.approx(r["batch"] * r["simulations"] / r["seconds_per_search"], rel=1e-6)
+        assert r["sims_per_s"] == pytest.approx(
+            r["batch"] * r["simulations"] / r["seconds_per_search"], rel=1e-6
+        )

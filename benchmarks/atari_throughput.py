@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from efficientzero.config import make_preset
@@ -57,7 +56,7 @@ def time_updates(run: LocalRun, updates: int) -> dict[str, float]:
         totals["sample"] += t1 - t0
         totals["reanalyze"] += t2 - t1
         totals["learn"] += t3 - t2
-        count = int(round(c.reanalyze_ratio * c.batch_size))
+        count = round(c.reanalyze_ratio * c.batch_size)
         roots += int(batch.mask[:count].sum()) + int(
             sampled.bootstrap_mask.sum() if c.value_target == "root" else 0
         )

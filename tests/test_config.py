@@ -95,3 +95,17 @@ def test_config_command_rejects_bad_values(capsys):
     assert "lr must be a positive number" in capsys.readouterr().err
     assert main(["config", "--preset", "atari100k", "--env", "Breakot"]) == 2
     assert "did you mean 'Breakout'" in capsys.readouterr().err
+
+
+def test_bench_search_prints_the_documented_json(capsys):
+    assert (
+        main(["bench", "search", "--batches", "1", "3", "--actions", "4", "--simulations", "5"])
+        == 0
+    )
+    results = json.loads(capsys.readouterr().out)["results"]
+    assert [(r["batch"], r["actions"], r["simulations"]) for r in results] == [(1, 4, 5), (3, 4, 5)]
+    for r in results:
+        assert r["seconds_per_search"] > 0
+        assert r["sims_per_s"] == pytest.approx(
+            r["batch"] * r["simulations"] / r["seconds_per_search"], rel=1e-6
+        )

@@ -14,8 +14,18 @@ K, B, A = 3, 16, 2
 
 
 def tiny_config(**changes):
-    base = dict(unroll_steps=K, lstm_horizon_len=2, hidden_size=32, latent_dim=16, lstm_hidden_size=8,
-                head_hidden_size=8, projection_dim=16, projection_head_dim=8, support_size=10, batch_size=B)
+    base = dict(
+        unroll_steps=K,
+        lstm_horizon_len=2,
+        hidden_size=32,
+        latent_dim=16,
+        lstm_hidden_size=8,
+        head_hidden_size=8,
+        projection_dim=16,
+        projection_head_dim=8,
+        support_size=10,
+        batch_size=B,
+    )
     base.update(changes)
     return make_preset("cartpole").replace(**base)
 
@@ -37,7 +47,9 @@ def make_batch(seed=0, mask=None):
 
 
 def test_learning_rate_warmup_and_step_decay():
-    c = make_preset("atari100k").replace(total_updates=1000, lr=0.2, lr_warmup_fraction=0.01, lr_decay_updates=500, lr_decay_rate=0.1)
+    c = make_preset("atari100k").replace(
+        total_updates=1000, lr=0.2, lr_warmup_fraction=0.01, lr_decay_updates=500, lr_decay_rate=0.1
+    )
     assert learning_rate(c, 0) == pytest.approx(0.02)  # (0 + 1) / 10 of the peak
     assert learning_rate(c, 9) == pytest.approx(0.2)
     assert learning_rate(c, 499) == pytest.approx(0.2)
@@ -47,7 +59,9 @@ def test_learning_rate_warmup_and_step_decay():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_updates_reduce_the_loss_and_return_priorities(optimizer):
     torch.manual_seed(0)
-    c = tiny_config(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3, lr_warmup_fraction=0.0)
+    c = tiny_config(
+        optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3, lr_warmup_fraction=0.0
+    )
     learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
     batch = make_batch()
     first, priorities = learner.step(batch)
@@ -62,11 +76,20 @@ def test_updates_reduce_the_loss_and_return_priorities(optimizer):
 
 def test_gradient_clipping_bounds_the_step():
     torch.manual_seed(0)
-    c = tiny_config(optimizer="sgd", lr=1.0, momentum=0.0, weight_decay=0.0, lr_warmup_fraction=0.0, max_grad_norm=1e-3)
+    c = tiny_config(
+        optimizer="sgd",
+        lr=1.0,
+        momentum=0.0,
+        weight_decay=0.0,
+        lr_warmup_fraction=0.0,
+        max_grad_norm=1e-3,
+    )
     learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
     before = [p.detach().clone() for p in learner.net.parameters()]
     metrics, _ = learner.step(make_batch())
-    moved = torch.sqrt(sum(((p.detach() - q) ** 2).sum() for p, q in zip(learner.net.parameters(), before)))
+    moved = torch.sqrt(
+        sum(((p.detach() - q) ** 2).sum() for p, q in zip(learner.net.parameters(), before))
+    )
     assert metrics["grad_norm"] > 1e-3  # the raw norm is reported
     assert float(moved) == pytest.approx(1e-3, rel=1e-3)  # lr 1 x clipped norm
 
@@ -80,8 +103,12 @@ def test_masked_policy_targets_do_not_matter():
     a, b = make_batch(mask=mask), make_batch(mask=mask)
     b.target_policies[:, 2:] = torch.tensor([1.0, 0.0])
     weights = LossWeights()
-    loss_a = compute_loss(copy.deepcopy(net), a, frame_stack=1, lstm_horizon_len=2, weights=weights)[0]
-    loss_b = compute_loss(copy.deepcopy(net), b, frame_stack=1, lstm_horizon_len=2, weights=weights)[0]
+    loss_a = compute_loss(
+        copy.deepcopy(net), a, frame_stack=1, lstm_horizon_len=2, weights=weights
+    )[0]
+    loss_b = compute_loss(
+        copy.deepcopy(net), b, frame_stack=1, lstm_horizon_len=2, weights=weights
+    )[0]
     assert torch.allclose(loss_a, loss_b)
 
 

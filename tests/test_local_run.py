@@ -9,8 +9,18 @@ from efficientzero.config import make_preset
 from efficientzero.run.common import RunDirectory
 from efficientzero.run.local import LocalRun, replay_beta, update_budget
 
-TINY = dict(hidden_size=32, latent_dim=16, lstm_hidden_size=8, head_hidden_size=8, projection_dim=16,
-            projection_head_dim=8, num_simulations=4, batch_size=16, num_envs=4, block_length=20)
+TINY = dict(
+    hidden_size=32,
+    latent_dim=16,
+    lstm_hidden_size=8,
+    head_hidden_size=8,
+    projection_dim=16,
+    projection_head_dim=8,
+    num_simulations=4,
+    batch_size=16,
+    num_envs=4,
+    block_length=20,
+)
 
 
 def same_weights(a, b):
@@ -18,14 +28,21 @@ def same_weights(a, b):
 
 
 def test_update_budget_and_beta():
-    c = make_preset("cartpole").replace(total_env_steps=1000, total_updates=600, start_transitions=200,
-                                        updates_per_env_step=0.5, priority_beta=0.4)
+    c = make_preset("cartpole").replace(
+        total_env_steps=1000,
+        total_updates=600,
+        start_transitions=200,
+        updates_per_env_step=0.5,
+        priority_beta=0.4,
+    )
     assert [update_budget(c, s) for s in (0, 200, 400, 999, 1000)] == [0, 0, 100, 399, 600]
     assert replay_beta(c, 0) == 0.4 and replay_beta(c, 300) == 0.7 and replay_beta(c, 600) == 1.0
 
 
 def test_weights_reach_selfplay_and_target_at_their_intervals(tmp_path):
-    c = make_preset("cartpole").replace(selfplay_update_interval=3, target_update_interval=5, **TINY)
+    c = make_preset("cartpole").replace(
+        selfplay_update_interval=3, target_update_interval=5, **TINY
+    )
     run_dir = RunDirectory(tmp_path / "run")
     run_dir.create(c)
     run = LocalRun(c, run_dir, progress=False)
@@ -40,15 +57,32 @@ def test_weights_reach_selfplay_and_target_at_their_intervals(tmp_path):
 
 
 def test_same_seed_same_run(tmp_path, capsys):
-    args = ["--env-steps", "400", "--total-updates", "30", "--start-transitions", "100", "--eval-interval", "200",
-            "--eval-episodes", "2", "--eval-max-episode-steps", "40", "--no-progress",
-            *[x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", str(v))]]
+    args = [
+        "--env-steps",
+        "400",
+        "--total-updates",
+        "30",
+        "--start-transitions",
+        "100",
+        "--eval-interval",
+        "200",
+        "--eval-episodes",
+        "2",
+        "--eval-max-episode-steps",
+        "40",
+        "--no-progress",
+        *[x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", str(v))],
+    ]
     records = []
     for name in ("a", "b"):
         assert main(["train", "--run-dir", str(tmp_path / name), "--seed", "3", *args]) == 0
         lines = (tmp_path / name / "metrics.jsonl").read_text().splitlines()
-        records.append([{k: v for k, v in json.loads(line).items() if k != "wall_seconds"} for line in lines])
+        records.append(
+            [{k: v for k, v in json.loads(line).items() if k != "wall_seconds"} for line in lines]
+        )
     assert records[0] == records[1]
     assert main(["train", "--run-dir", str(tmp_path / "c"), "--seed", "4", *args]) == 0
-    other = [json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()]
+    other = [
+        json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert other[-1]["loss"] != records[0][-1]["loss"]

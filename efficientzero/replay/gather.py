@@ -22,6 +22,24 @@ def _window(array: np.ndarray, start: int, length: int) -> np.ndarray:
     return array[index]
 
 
+def _bootstrap(
+    t: int, n: int, horizon: int, unroll_steps: int, episode_end: bool, terminated: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For states s = t..t+K of a block with n steps: (steps to the bootstrap observation,
+    whether a bootstrap value is needed, the bootstrap observation's step), each [K+1].
+
+    The horizon is cut at a known episode end; after a termination nothing is bootstrapped
+    (the observation index then points at the final frame, unused), after a truncation the
+    final observation is.
+    """
+    s = t + np.arange(unroll_steps + 1)
+    if not episode_end:
+        return np.full_like(s, horizon), np.ones(s.shape, dtype=bool), s + horizon
+    steps = np.clip(n - s, 0, horizon)
+    needed = (s <= n) & ~(terminated & (s + horizon >= n))
+    return steps, needed, np.where(needed, s + steps, n)
+
+
 def gather_positions(
     blocks: list[TrajectoryBlock],
     offsets: np.ndarray,
@@ -63,18 +81,13 @@ def gather_positions(
         if block.episode_end:
             steps_to_end[b] = n - t
             terminated[b] = block.terminated
-        horizon = int(horizons[b])
-        for k in range(K + 1):
-            s = t + k
-            steps = min(horizon, n - s) if block.episode_end else horizon
-            if block.episode_end and (s > n or (block.terminated and s + horizon >= n)):
-                steps = max(min(horizon, n - s), 0)
-                boot_steps[b, k] = steps
-                boot_frames[b, k] = _window(block.frames, n, S)
-                continue
-            boot_steps[b, k] = steps
-            boot_mask[b, k] = True
-            boot_frames[b, k] = _window(block.frames, s + steps, S)
+        steps, needed, obs = _bootstrap(
+            t, n, int(horizons[b]), K, block.episode_end, block.terminated
+        )
+        boot_steps[b] = steps
+        boot_mask[b] = needed
+        index = np.minimum(obs[:, None] + np.arange(S)[None, :], block.frames.shape[0] - 1)
+        boot_frames[b] = block.frames[index]
 
     return SampledPositions(
         indices=np.asarray(ids, dtype=np.int64),

@@ -299,14 +299,17 @@ class RayRun(DriverCore):
         self.waits.selfplay_wait_s = snap.selfplay_wait_s / c.num_actors
         self.episodes_finished(snap.episode_returns)
 
-    def _fill_pipeline(self) -> None:
-        """Keep PREFETCH batches queued at every reanalysis worker (none beyond the last update)."""
+    def _fill_pipeline(self, in_hand: int = 0) -> None:
+        """Keep PREFETCH batches queued at every reanalysis worker (none beyond the last update:
+        ``in_hand`` batches have been taken but not learned from yet)."""
         c, n = self.config, self.counters
         queued = [0] * len(self.reanalysis)
         for index in self.pending.values():
             queued[index] += 1
         for index, worker in enumerate(self.reanalysis):
-            while queued[index] < PREFETCH and n.updates + len(self.pending) < c.total_updates:
+            while queued[index] < PREFETCH and (
+                n.updates + in_hand + len(self.pending) < c.total_updates
+            ):
                 ref = worker.make_batch.remote(replay_beta(c, n.updates), self.target)
                 self.pending[ref] = index
                 queued[index] += 1
@@ -319,7 +322,7 @@ class RayRun(DriverCore):
         batch = ray.get(ready[0])
         self.waits.learner_wait_s += time.perf_counter() - start
         del self.pending[ready[0]]
-        self._fill_pipeline()
+        self._fill_pipeline(in_hand=1)  # reanalysis works on while the learner steps
         return batch
 
     def update(self) -> None:

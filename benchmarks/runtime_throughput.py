@@ -8,7 +8,7 @@ one-episode final one, and no checkpoint but the final. Rates are over the run's
 adds the start-up of the workers and the final evaluation. The Ray runs share one local
 cluster, started before timing (its start-up is reported as ``ray_start_s``). Prints JSON.
 
-    python benchmarks/runtime_throughput.py --env-steps 3000 --runs local ray:1 ray:2
+    python benchmarks/runtime_throughput.py --env-steps 3000 --runs local ray:1 ray:2 ray:1x2
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ def bench_config(args: argparse.Namespace) -> Config:
 
 
 def run_one(config: Config, spec: str, root: Path) -> dict[str, Any]:
-    """Train ``config`` on the runtime ``spec`` ("local" or "ray:<actors>")."""
-    runtime, _, actors = spec.partition(":")
+    """Train ``config`` on the runtime ``spec``: "local", or "ray:<actors>[x<reanalyzers>]"."""
+    runtime, _, workers = spec.partition(":")
     if runtime == "ray":
-        config = config.replace(runtime="ray", num_actors=int(actors or 2), num_reanalyzers=1)
+        actors, _, reanalyzers = (workers or "2").partition("x")
+        config = config.replace(
+            runtime="ray", num_actors=int(actors), num_reanalyzers=int(reanalyzers or 1)
+        )
     run_dir = RunDirectory(root / spec.replace(":", "-"))
     run_dir.create(config)
     start = time.perf_counter()

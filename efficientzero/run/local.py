@@ -160,7 +160,8 @@ class LocalRun:
             save_checkpoint(self.run_dir.final, state, self.config)
 
     def restore(self) -> None:
-        state, _ = load_checkpoint(self.run_dir.latest, map_location=self.device)
+        # On the CPU: replay arrays come back as numpy; load_state_dict moves weights to the device.
+        state, _ = load_checkpoint(self.run_dir.latest, map_location="cpu")
         self.learner.load_state_dict(state["learner"])
         self.actor.model.net.load_state_dict(state["selfplay_net"])
         self.reanalyzer.model.net.load_state_dict(state["target_net"])

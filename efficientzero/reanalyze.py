@@ -45,19 +45,26 @@ class Reanalyzer:
         return result.policy, result.root_values
 
     def bootstrap_values(self, sampled: SampledPositions) -> np.ndarray:
-        """[B, K+1] values of the bootstrap observations (0 where none is needed)."""
-        need = sampled.bootstrap_mask
-        values = np.zeros(need.shape, dtype=np.float32)
-        if need.any():
-            frames = sampled.bootstrap_frames[need]
-            if self.config.value_target == "root":
-                values[need] = self._search(frames)[1]
-            else:
-                values[need] = self.model.root(torch.from_numpy(frames)).value.float().cpu().numpy()
-        return values
+        """[B, K+1] values of the bootstrap observations (0 where none is needed).
+
+        Every row is evaluated, needed or not: a constant batch shape lets the search reuse its
+        device buffers, and rows past an episode end are few.
+        """
+        frames = sampled.bootstrap_frames.reshape(-1, *sampled.bootstrap_frames.shape[2:])
+        if self.config.value_target == "root":
+            values = self._search(frames)[1]
+        else:
+            values = self.model.root(torch.from_numpy(frames)).value.float().cpu().numpy()
+        return np.where(
+            sampled.bootstrap_mask, values.reshape(sampled.bootstrap_mask.shape), 0.0
+        ).astype(np.float32)
 
     def policy_targets(self, sampled: SampledPositions, mask: np.ndarray) -> np.ndarray:
-        """[B, K+1, A]: fresh search policies for the first ``reanalyze_ratio`` of the batch."""
+        """[B, K+1, A]: fresh search policies for the first ``reanalyze_ratio`` of the batch.
+
+        All K+1 states of those positions are searched (a constant shape, see above); where
+        ``mask`` is 0 the stored (zero) policy is kept.
+        """
         policies = sampled.policies.copy()
         batch, steps = mask.shape
         count = round(self.config.reanalyze_ratio * batch)
@@ -66,11 +73,9 @@ class Reanalyzer:
         stack = self.config.frame_stack
         index = np.arange(steps)[:, None] + np.arange(stack)[None, :]  # [K+1, S]
         windows = sampled.frames[:count][:, index]  # [count, K+1, S, *F]
-        valid = mask[:count] > 0
-        if valid.any():
-            fresh, _ = self._search(windows[valid])
-            head = policies[:count]
-            head[valid] = fresh
+        fresh, _ = self._search(windows.reshape(count * steps, *windows.shape[2:]))
+        valid = mask[:count, :, None] > 0
+        policies[:count] = np.where(valid, fresh.reshape(count, steps, -1), policies[:count])
         return policies
 
     def make_batch(self, sampled: SampledPositions, device: torch.device) -> Batch:

@@ -1,0 +1,60 @@
+import numpy as np
+import torch
+from helpers import make_block
+
+from efficientzero.config import make_preset
+from efficientzero.nets import InferenceModel, build_network
+from efficientzero.reanalyze import Reanalyzer
+from efficientzero.replay import ReplayBuffer
+from efficientzero.targets import value_targets
+
+
+def setup(**changes):
+    torch.manual_seed(0)
+    c = make_preset("cartpole").replace(
+        unroll_steps=2,
+        td_steps=2,
+        num_simulations=8,
+        hidden_size=16,
+        latent_dim=8,
+        lstm_hidden_size=8,
+        head_hidden_size=8,
+        support_size=10,
+        **changes,
+    )
+    net = build_network(c, (1,), 2)
+    for p in net.parameters():  # non-zero heads so values and priors differ between states
+        torch.nn.init.normal_(p, std=0.3)
+    model = InferenceModel(net, lstm_horizon_len=c.lstm_horizon_len)
+    replay = ReplayBuffer(100, frame_stack=1, unroll_steps=2, td_steps=2)
+    replay.add(make_block(6, terminated=True))
+    ids = np.array([0, 2, 4, 5])
+    sampled = replay.gather(ids, np.ones(4, np.float32), np.full(4, 2), np.random.default_rng(0))
+    return c, model, Reanalyzer(c, model, seed=0), sampled
+
+
+def test_bootstrap_values_are_the_target_networks_where_needed():
+    c, model, reanalyzer, sampled = setup()
+    values = reanalyzer.bootstrap_values(sampled)
+    need = sampled.bootstrap_mask
+    assert need.any() and (~need).any()
+    expected = model.root(torch.from_numpy(sampled.bootstrap_frames[need])).value.numpy()
+    assert np.allclose(values[need], expected, atol=1e-6)
+    assert np.all(values[~need] == 0)
+
+
+def test_batch_targets_and_reanalysed_policies():
+    c, model, reanalyzer, sampled = setup(reanalyze_ratio=0.5)
+    batch = reanalyzer.make_batch(sampled, torch.device("cpu"))
+    z = value_targets(
+        sampled.rewards, reanalyzer.bootstrap_values(sampled), sampled.bootstrap_steps, c.discount
+    )
+    assert np.allclose(batch.target_values.numpy(), z)
+    policies, mask = batch.target_policies.numpy(), batch.mask.numpy()
+    # the first half is reanalysed (fresh visit distributions: 8 simulations -> multiples of 1/8)
+    fresh = policies[:2][mask[:2] > 0]
+    assert np.allclose(fresh.sum(-1), 1) and np.allclose(fresh * 8, np.round(fresh * 8))
+    assert not np.allclose(fresh, sampled.policies[:2][mask[:2] > 0])
+    # the rest keeps the stored policies; states past the end keep zeros
+    assert np.array_equal(policies[2:], sampled.policies[2:])
+    assert np.all(policies[mask == 0] == 0)

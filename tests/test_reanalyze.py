@@ -34,7 +34,7 @@ def setup(**changes):
 
 
 def test_bootstrap_values_are_the_target_networks_where_needed():
-    c, model, reanalyzer, sampled = setup()
+    _, model, reanalyzer, sampled = setup()
     values = reanalyzer.bootstrap_values(sampled)
     need = sampled.bootstrap_mask
     assert need.any() and (~need).any()
@@ -44,7 +44,7 @@ def test_bootstrap_values_are_the_target_networks_where_needed():
 
 
 def test_batch_targets_and_reanalysed_policies():
-    c, model, reanalyzer, sampled = setup(reanalyze_ratio=0.5)
+    c, _, reanalyzer, sampled = setup(reanalyze_ratio=0.5)
     batch = reanalyzer.make_batch(sampled, torch.device("cpu"))
     z = value_targets(
         sampled.rewards, reanalyzer.bootstrap_values(sampled), sampled.bootstrap_steps, c.discount

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import numpy as np
 
 from efficientzero.types import TrajectoryBlock
@@ -32,4 +38,21 @@ def make_block(
         num_positions=n if num_positions is None else num_positions,
         episode_end=episode_end,
         terminated=terminated,
+    )
+
+
+def kill_after_first_checkpoint(args: list[str], run_dir: Path, env: dict | None = None) -> None:
+    """Run ``args`` (a training command), SIGKILL it once ``checkpoints/latest.pt`` exists."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    latest = run_dir / "checkpoints" / "latest.pt"
+    deadline = time.time() + 240
+    while not latest.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert latest.exists(), (
+        proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
+    )
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "checkpoints" / "final.pt").exists(), (
+        "the run finished before it could be killed"
     )

@@ -1,14 +1,12 @@
 """Smoke tests of the real entry point: train, resume, eval and the bad-input errors."""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import kill_after_first_checkpoint
 
 from efficientzero.cli import main
 
@@ -90,19 +88,7 @@ def test_resume_after_kill_finishes_the_run(tmp_path):
     args = [sys.executable, "-m", "efficientzero.cli", "train", "--run-dir", str(run_dir), *TINY]
     args[args.index("--total-updates") + 1] = "400"
     args[args.index("--env-steps") + 1] = "1200"
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    latest = run_dir / "checkpoints" / "latest.pt"
-    deadline = time.time() + 240
-    while not latest.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert latest.exists(), (
-        proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
-    )
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (run_dir / "checkpoints" / "final.pt").exists(), (
-        "the run finished before it could be killed"
-    )
+    kill_after_first_checkpoint(args, run_dir)
 
     resumed = subprocess.run(
         [*args[:3], "train", "--run-dir", str(run_dir), "--resume", "--no-progress"],

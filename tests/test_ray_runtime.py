@@ -12,13 +12,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 # Imported before anything else touches ray: it sets Ray's loopback switch first.
 ray_runtime = pytest.importorskip("efficientzero.run.ray")
+
+from helpers import kill_after_first_checkpoint  # noqa: E402
 
 from efficientzero.checkpoint import load_checkpoint  # noqa: E402
 from efficientzero.cli import main  # noqa: E402
@@ -166,19 +167,8 @@ def test_driver_killed_mid_run_resumes(tmp_path):
     args[args.index("--total-updates") + 1] = "150"
     args[args.index("--env-steps") + 1] = "800"
     env = {**os.environ, "PYTHONPATH": str(REPO)}  # the driver and its workers import this tree
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    kill_after_first_checkpoint(args, run_dir, env)
     latest = run_dir / "checkpoints" / "latest.pt"
-    deadline = time.time() + 240
-    while not latest.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert latest.exists(), (
-        proc.stderr.read().decode() if proc.poll() is not None else "no checkpoint in time"
-    )
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (run_dir / "checkpoints" / "final.pt").exists(), (
-        "the run finished before it could be killed"
-    )
     saved, _ = load_checkpoint(latest)
 
     resume = [*args[:3], "train", "--run-dir", str(run_dir), "--resume", "--no-progress"]

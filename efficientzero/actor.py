@@ -1,7 +1,8 @@
 """Self-play: several environments stepped together, one batched search per step.
 
 Each environment's episode is cut into ``TrajectoryBlock``s of ``block_length`` positions, each
-padded with the first ``unroll_steps + td_steps`` steps of the next block (SPEC §4). Frames are
+padded with the first ``unroll_steps + td_steps`` steps of the next block (the reference code's
+game-history blocks; docs/architecture.md). Frames are
 kept once per step; the stacked observation is rebuilt from the last ``frame_stack`` frames.
 """
 
@@ -95,10 +96,21 @@ class StepResult:
     episode_lengths: list[int] = field(default_factory=list)
     env_steps: int = 0
 
+    def record(self, info: dict) -> None:
+        """Keep the statistics of a game that ended (``info["episode"]``), if one did."""
+        if "episode" in info:
+            self.episode_returns.append(float(np.asarray(info["episode"]["r"])))
+            self.episode_lengths.append(int(np.asarray(info["episode"]["l"])))
+
 
 def visit_temperature(config: Config, updates: int) -> float:
-    """Acting temperature for the training progress ``updates / total_updates`` (SPEC §3)."""
-    progress = updates / max(config.total_updates, 1)
+    """Acting temperature for the progress ``updates / config.temperature_updates``.
+
+    MuZero (Schrittwieser et al. 2020, Appendix F) and EfficientZero sample actions from visit
+    counts ^ (1/T), T = 1, 0.5, 0.25 after 50% and 75% of training; the reference code measures
+    the milestones against its 100k training steps (the collection phase), not all 120k updates.
+    """
+    progress = updates / config.temperature_updates
     for milestone, temperature in zip(config.temperature_milestones, config.temperatures):
         if progress < milestone:
             return temperature
@@ -151,7 +163,9 @@ class SelfPlayActor:
     def step(self, temperature: float, random_actions: bool = False) -> StepResult:
         """One action in every environment; returns finished blocks and episode statistics."""
         num_envs = len(self.envs)
-        if random_actions:  # before learning starts (SPEC §4): uniform actions, no search
+        if (
+            random_actions
+        ):  # before learning starts (Ye et al. 2021, Appendix A): uniform, no search
             actions = self.rng.integers(self.num_actions, size=num_envs)
             root_values = np.zeros(num_envs, dtype=np.float32)
             policies = np.full(
@@ -167,13 +181,12 @@ class SelfPlayActor:
             )
             if block is not None:
                 result.blocks.append(block)
-            if "episode" in info:
-                result.episode_returns.append(float(np.asarray(info["episode"]["r"])))
-                result.episode_lengths.append(int(np.asarray(info["episode"]["l"])))
+            result.record(info)
             if terminated or truncated:
                 block = builder.finish(terminated=bool(terminated))
                 if block is not None:
                     result.blocks.append(block)
-                frame, _ = env.reset()
+                frame, reset_info = env.reset()
+                result.record(reset_info)  # a game can end in the reset (Atari's continue-NOOP)
                 builder.start(frame)
         return result

@@ -66,6 +66,8 @@ class Config:
     """Atari only: up to this many random no-ops after reset."""
     episode_life: bool = True
     """Atari only: a lost life ends the training episode (never in evaluation)."""
+    atari_wrapper: Literal["protocol", "reference"] = "protocol"
+    """Atari only: "protocol" draws 0..noop_max no-ops, counts a drop to 0 lives as a life loss and keeps the continue-NOOP after a life loss out of the step cap; "reference" (the EfficientZero code) draws 1..noop_max, ignores a drop to 0 lives and counts the continue-NOOP as a step."""
 
     # ----------------------------------------------------------------------------- networks
     network: Literal["auto", "mlp", "resnet"] = "auto"
@@ -92,6 +94,10 @@ class Config:
     """Scalars are categorical over the integers [-support_size, support_size] after the h transform."""
     scale_latent: bool = False
     """Min-max scale each latent state to [0, 1] (MuZero); the EfficientZero reference does not."""
+    downsample_shortcut: Literal["conv1x1_bn", "conv3x3"] = "conv1x1_bn"
+    """ResNet networks: shortcut of the stride-2 block, a 1x1 conv + BN (standard ResNet) or a plain 3x3 conv (reference code)."""
+    pool_include_padding: bool = False
+    """ResNet networks: the representation's average pools count the zero padding (torch default, reference code) or average real pixels only."""
 
     # ----------------------------------------------------------------------------- search
     search_algorithm: Literal["puct", "gumbel"] = "puct"
@@ -117,7 +123,13 @@ class Config:
     temperatures: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Visit-count temperatures for acting, one per training phase."""
     temperature_milestones: tuple[float, ...] = (0.5, 0.75)
-    """Fractions of total_updates at which acting moves to the next temperature."""
+    """Fractions of the collection phase's updates (total_env_steps x updates_per_env_step, at most total_updates) at which acting moves to the next temperature."""
+    puct_visit_count: Literal["node", "children"] = "node"
+    """pUCT's N at an interior node: its own visit count (MuZero pseudocode) or its children's sum, one less (reference code: the first pass through a node ignores the prior)."""
+    unvisited_q: Literal["visited_mean", "parent_mean"] = "visited_mean"
+    """Q of an unvisited child: the mean Q of the node's visited children, or that mean with the parent's own mean Q as one more term away from the root (reference code)."""
+    min_max_stats: Literal["running", "rebuild"] = "running"
+    """Q normalisation bounds: every Q seen during the search ("running") or the Q values of the current tree, rebuilt after each backup (reference code, without its sibling-prefix bug)."""
 
     # ----------------------------------------------------------------------------- EfficientZero changes
     use_consistency: bool = True
@@ -148,6 +160,10 @@ class Config:
     """Weight of the temporal consistency loss."""
     augment: bool = False
     """Image observations: random shift and intensity augmentation on online and target observations."""
+    target_augmentation: Literal["per_step", "per_sequence"] = "per_step"
+    """Augmentation of the consistency targets: one draw per unroll step, or one per sample shared by its K targets (reference code)."""
+    consistency_at_episode_end: bool = False
+    """Also apply the consistency loss to the episode's final observation (reference code); off masks it with the policy (states with an action)."""
 
     # ----------------------------------------------------------------------------- optimisation
     optimizer: Literal["sgd", "adam"] = "sgd"
@@ -155,9 +171,13 @@ class Config:
     lr: float = 0.2
     """Peak learning rate."""
     lr_warmup_fraction: float = 0.01
-    """Linear warm-up over this fraction of total_updates."""
+    """Linear warm-up over this fraction of total_updates (unless lr_warmup_updates is given)."""
+    lr_warmup_updates: int | None = None
+    """Linear warm-up over this many updates (None: lr_warmup_fraction x total_updates; the reference code uses 1000)."""
     lr_decay_updates: int = 100_000
-    """Multiply the learning rate by lr_decay_rate after this many updates."""
+    """Multiply the learning rate by lr_decay_rate after this many updates ("reference" schedule: every this many updates after the warm-up)."""
+    lr_schedule: Literal["paper", "reference"] = "paper"
+    """"paper": warm-up lr (u+1)/W, then one step to lr x lr_decay_rate at lr_decay_updates; "reference" (the EfficientZero code): warm-up lr u/W, then lr x lr_decay_rate ** ((u - W) // lr_decay_updates)."""
     lr_decay_rate: float = 0.1
     """Step decay factor of the learning rate."""
     momentum: float = 0.9
@@ -182,6 +202,8 @@ class Config:
     """Learner updates per collected agent step while collecting (self-play waits when ahead)."""
     target_update_interval: int = 200
     """Updates between target-network refreshes (reanalysis and bootstrap values)."""
+    target_network_lag: Literal["copy", "previous"] = "copy"
+    """At a refresh the target network gets the current weights ("copy": 0..interval updates old) or the weights saved at the previous refresh ("previous", reference code: interval..2 x interval old)."""
     selfplay_update_interval: int = 100
     """Updates between refreshes of the self-play weights."""
 
@@ -196,6 +218,8 @@ class Config:
     """Priority exponent."""
     priority_beta: float = 0.4
     """Initial importance-sampling exponent, annealed linearly to 1 over total_updates."""
+    new_data_priority: Literal["max_ever", "max_stored"] = "max_ever"
+    """Priority of new positions: the largest priority ever written, or the largest now stored (reference code)."""
 
     # ----------------------------------------------------------------------------- logging and checkpoints
     eval_interval: int = 10_000
@@ -225,9 +249,18 @@ class Config:
 
     # ------------------------------------------------------------------ derived values
     @property
-    def lr_warmup_updates(self) -> int:
+    def warmup_updates(self) -> int:
         """Updates of linear learning-rate warm-up."""
+        if self.lr_warmup_updates is not None:
+            return self.lr_warmup_updates
         return int(self.lr_warmup_fraction * self.total_updates)
+
+    @property
+    def temperature_updates(self) -> int:
+        """Updates the acting-temperature milestones are fractions of: those of the collection
+        phase (the reference code's 100k training steps of 120k in Atari 100k), at least 1."""
+        collecting = round(self.total_env_steps * self.updates_per_env_step)
+        return max(min(collecting, self.total_updates) if collecting > 0 else self.total_updates, 1)
 
     @property
     def off_policy_age_unit(self) -> float:
@@ -380,6 +413,10 @@ def _validate(c: Config) -> None:
         value = getattr(c, name)
         _check(value is None or value > 0, f"{name} must be positive or None, got {value!r}")
     _check(
+        c.lr_warmup_updates is None or c.lr_warmup_updates >= 0,
+        f"lr_warmup_updates must be >= 0 or None, got {c.lr_warmup_updates!r}",
+    )
+    _check(
         len(c.temperatures) == len(c.temperature_milestones) + 1
         and all(t > 0 for t in c.temperatures),
         "temperatures needs one positive value more than temperature_milestones",
@@ -455,7 +492,8 @@ def cartpole(env_id: str = "CartPole-v1") -> Config:
 
 
 def atari100k(env_id: str = "Breakout") -> Config:
-    """The Atari 100k settings of EfficientZero (SPEC sections 2, 5-7): 100k agent steps, 120k updates.
+    """The Atari 100k settings of EfficientZero (Ye et al. 2021, §5 and Appendix A): 100k agent
+    steps, 120k updates; docs/fidelity.md lists each rule and the reference code's alternatives.
 
     ``env_id`` is a game's short name ("Breakout") or ALE id ("ALE/Breakout-v5").
     """

@@ -1,4 +1,8 @@
-"""The learner: optimizer, learning-rate schedule, one update per batch (SPEC §6).
+"""The learner: optimizer, learning-rate schedule, one update per batch, the target network.
+
+Optimisation as in Ye et al. 2021, Appendix A (SGD, momentum 0.9, weight decay 1e-4, lr 0.2 with
+warm-up and a x0.1 step, gradient-norm clip 5); docs/fidelity.md lists the reference code's
+variants (warm-up length and formula, decay step, target-network lag).
 
 It knows nothing about replay or distribution: ``step(batch)`` returns metrics and the new
 priorities of the batch's positions; the caller writes them back to replay (Acme's pattern).
@@ -20,9 +24,18 @@ from efficientzero.types import Batch
 
 
 def learning_rate(config: Config, updates: int) -> float:
-    """Linear warm-up over ``lr_warmup_updates``, then x ``lr_decay_rate`` after ``lr_decay_updates``."""
+    """The learning rate of update ``updates`` (0-based) under ``config.lr_schedule``.
+
+    "paper": ``lr (u + 1) / W`` during the W warm-up updates, then ``lr``, and ``lr x
+    lr_decay_rate`` from ``lr_decay_updates`` on. "reference" (the EfficientZero code):
+    ``lr u / W`` during warm-up, then ``lr x lr_decay_rate ** ((u - W) // lr_decay_updates)``.
+    """
     lr = config.lr
-    warmup = config.lr_warmup_updates
+    warmup = config.warmup_updates
+    if config.lr_schedule == "reference":
+        if updates < warmup:
+            return lr * updates / warmup
+        return lr * config.lr_decay_rate ** ((updates - warmup) // config.lr_decay_updates)
     if updates < warmup:
         return lr * (updates + 1) / warmup
     if updates >= config.lr_decay_updates:
@@ -44,6 +57,43 @@ def make_optimizer(config: Config, net: torch.nn.Module) -> torch.optim.Optimize
 def cpu_state_dict(net: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A detached CPU copy of the weights (what self-play and the target network receive)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+
+
+class TargetNetwork:
+    """Which weights the target network gets at each refresh (every ``interval`` updates).
+
+    ``lag="copy"``: the current weights, so the target is 0..interval updates old. ``"previous"``
+    (the reference code): the weights saved at the previous refresh (the initial ones at the
+    first), so it is interval..2 x interval updates old.
+    """
+
+    def __init__(
+        self, interval: int, lag: str, initial: dict[str, torch.Tensor] | None = None
+    ) -> None:
+        self.interval = interval
+        self.lag = lag
+        self.saved = initial
+
+    def refresh(
+        self, updates: int, current: Callable[[], dict[str, torch.Tensor]]
+    ) -> dict[str, torch.Tensor] | None:
+        """The weights to install after update ``updates`` (None: no refresh is due)."""
+        if updates % self.interval != 0:
+            return None
+        weights = current()
+        if self.lag == "copy":
+            return weights
+        installed = self.saved if self.saved is not None else weights
+        self.saved = weights
+        return installed
+
+    def state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The weights saved for the next refresh (None with ``lag="copy"``)."""
+        return self.saved if self.lag == "previous" else None
+
+    def load_state_dict(self, saved: dict[str, torch.Tensor] | None) -> None:
+        if saved is not None:
+            self.saved = saved
 
 
 class Learner:
@@ -83,6 +133,7 @@ class Learner:
                 weights=self.loss_weights,
                 use_consistency=c.use_consistency,
                 augment=self.augment,
+                augment_targets_per_sequence=c.target_augmentation == "per_sequence",
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,11 +1,14 @@
-"""The EfficientZero loss (SPEC §6): value prefix, value, policy, consistency; returns priorities.
+"""The EfficientZero loss: value prefix, value, policy, consistency; returns priorities.
 
-L = sum_k [ c_vp CE(value prefix) + c_v CE(value) + c_p CE(policy) + c_c consistency ] per sample,
-weighted by importance weights, averaged over the batch and scaled by 1 / K (reference code).
-The gradient flowing back into the latent is halved at every unroll step (MuZero). Consistency
-is the negative cosine similarity between the online projection (with prediction head) of the
-unrolled latent and the stop-gradient projection (no head) of the representation of the real
-observation t+k.
+L = sum_k [ c_vp CE(value prefix) + c_v CE(value) + c_p CE(policy) + c_c consistency ] per sample
+(Ye et al. 2021, Appendix A: weights 1, 0.25, 1, 2), weighted by importance weights,
+averaged over the batch and scaled by 1 / K (reference code). The gradient flowing back into
+each unrolled latent is halved (MuZero, Schrittwieser et al. 2020, Appendix G): the scale sits
+on the latent the dynamics return, before *every* use of it — value prefix, value, policy,
+projection and the next dynamics step — as the reference code's gradient hook does.
+Consistency (§4.1) is the negative cosine similarity between the online projection (with
+prediction head) of the unrolled latent and the stop-gradient projection (no head) of the
+representation of the real observation t+k.
 """
 
 from __future__ import annotations
@@ -51,8 +54,14 @@ def compute_loss(
     weights: LossWeights,
     use_consistency: bool = True,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    augment_targets_per_sequence: bool = False,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
-    """(scalar loss, metrics, new priorities [B]) for one batch; ``net`` in train mode."""
+    """(scalar loss, metrics, new priorities [B]) for one batch; ``net`` in train mode.
+
+    ``augment`` draws once per leading index of its input: the online observation gets one
+    draw per sample; the K consistency targets one draw each, or with
+    ``augment_targets_per_sequence`` one draw per sample shared by its K targets.
+    """
     B, K = batch.actions.shape
     S = frame_stack
     support = net.support_size
@@ -66,6 +75,7 @@ def compute_loss(
     prefix_target = scalar_to_support(batch.target_value_prefixes, support)  # [B, K, 2S+1]
     value_mask = batch.value_mask
     mask = batch.mask
+    consistency_mask = batch.consistency_mask
 
     value_loss = _cross_entropy(value_logits, value_target[:, 0]) * value_mask[:, 0]
     policy_loss = _cross_entropy(policy_logits, batch.target_policies[:, 0]) * mask[:, 0]
@@ -75,15 +85,19 @@ def compute_loss(
     if use_consistency:
         with torch.no_grad():
             target_obs = torch.stack([_observation(batch.frames, k, S) for k in range(1, K + 1)], 1)
-            target_obs = aug(target_obs.flatten(0, 1))
+            if augment_targets_per_sequence and target_obs.dim() == 5:  # [B, K, S*C, H, W]
+                target_obs = aug(target_obs.flatten(1, 2)).view(target_obs.shape)
+                target_obs = target_obs.flatten(0, 1)
+            else:
+                target_obs = aug(target_obs.flatten(0, 1))
             target_proj = net.project(net.represent(target_obs), with_head=False).view(B, K, -1)
 
     state = net.initial_lstm_state(B, latent.device)
     for k in range(1, K + 1):
-        latent, state, prefix_logits = net.dynamics(latent, batch.actions[:, k - 1], state)
+        latent = _scale_gradient(net.transition(latent, batch.actions[:, k - 1]), 0.5)
+        prefix_logits, state = net.value_prefix(latent, state)
         if k % lstm_horizon_len == 0:  # horizon reset, aligned with the search
             state = (torch.zeros_like(state[0]), torch.zeros_like(state[1]))
-        latent = _scale_gradient(latent, 0.5)
         value_logits, policy_logits = net.predict(latent)
         value_loss = (
             value_loss + _cross_entropy(value_logits, value_target[:, k]) * value_mask[:, k]
@@ -97,7 +111,7 @@ def compute_loss(
         if use_consistency:
             online = net.project(latent, with_head=True)
             cosine = F.cosine_similarity(online.float(), target_proj[:, k - 1].float(), dim=-1)
-            consistency_loss = consistency_loss - cosine * mask[:, k]
+            consistency_loss = consistency_loss - cosine * consistency_mask[:, k]
 
     per_sample = (
         weights.value_prefix * prefix_loss

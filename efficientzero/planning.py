@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from efficientzero.config import Config
-from efficientzero.search import Searcher, search, select_actions, visit_policy
+from efficientzero.search import Searcher, SearchRules, search, select_actions, visit_policy
 from efficientzero.search.gumbel import gumbel_search
 from efficientzero.types import RootOutput, SearchModel
 
@@ -28,6 +28,15 @@ class Plan:
     """[B, A] int32 root visit counts."""
     actions: np.ndarray | None = None
     """[B] int64 Gumbel's chosen actions (None for pUCT: sample from the visit counts)."""
+
+
+def search_rules(config: Config) -> SearchRules:
+    """The config's choice between MuZero's and the reference code's search rules."""
+    return SearchRules(
+        children_visits=config.puct_visit_count == "children",
+        parent_mean_q=config.unvisited_q == "parent_mean",
+        rebuild_min_max=config.min_max_stats == "rebuild",
+    )
 
 
 def plan(
@@ -54,6 +63,7 @@ def plan(
             rng=rng,
             searcher=searcher,
             gumbel=None if explore else np.zeros((batch, num_actions)),
+            rules=search_rules(c),
         )
         return Plan(
             out.improved_policy.astype(np.float32),
@@ -72,6 +82,7 @@ def plan(
         exploration_fraction=c.root_exploration_fraction if explore else 0.0,
         rng=rng,
         searcher=searcher,
+        rules=search_rules(c),
     )
     return Plan(
         visit_policy(result.visit_counts).astype(np.float32),

@@ -1,8 +1,10 @@
-"""Reanalysis: sampled positions -> a learner batch, with the target network (SPEC §5).
+"""Reanalysis: sampled positions -> a learner batch, with the target network.
 
-Bootstrap values come from the target network's predicted value or from the root value of a
-fresh search (``value_target``); for the first ``reanalyze_ratio`` share of the batch the policy
-targets are the visit distributions of fresh searches, otherwise the stored self-play policies.
+MuZero Reanalyze (Schrittwieser et al. 2020, Appendix H) as EfficientZero runs it (Ye et al. 2021, §4.3 and
+Appendix A): bootstrap values come from the target network's predicted value or from the root
+value of a fresh search (``value_target``); for a ``reanalyze_ratio`` share of the batch, drawn
+at random, the policy targets are the visit distributions of fresh searches, otherwise the
+stored self-play policies.
 """
 
 from __future__ import annotations
@@ -60,9 +62,11 @@ class Reanalyzer:
         ).astype(np.float32)
 
     def policy_targets(self, sampled: SampledPositions, mask: np.ndarray) -> np.ndarray:
-        """[B, K+1, A]: fresh search policies for the first ``reanalyze_ratio`` of the batch.
+        """[B, K+1, A]: fresh search policies for a random ``reanalyze_ratio`` share of the rows.
 
-        All K+1 states of those positions are searched (a constant shape, see above); where
+        The rows are drawn at random: replay's stratified sampling returns positions in slot
+        order (oldest first), so a fixed slice would always leave the newest data stored. All
+        K+1 states of those positions are searched (a constant shape, see above); where
         ``mask`` is 0 the stored (zero) policy is kept.
         """
         policies = sampled.policies.copy()
@@ -70,18 +74,22 @@ class Reanalyzer:
         count = round(self.config.reanalyze_ratio * batch)
         if count == 0:
             return policies
+        rows = np.sort(self.rng.choice(batch, size=count, replace=False)) if count < batch else None
+        chosen = slice(None) if rows is None else rows
         stack = self.config.frame_stack
         index = np.arange(steps)[:, None] + np.arange(stack)[None, :]  # [K+1, S]
-        windows = sampled.frames[:count][:, index]  # [count, K+1, S, *F]
+        windows = sampled.frames[chosen][:, index]  # [count, K+1, S, *F]
         fresh, _ = self._search(windows.reshape(count * steps, *windows.shape[2:]))
-        valid = mask[:count, :, None] > 0
-        policies[:count] = np.where(valid, fresh.reshape(count, steps, -1), policies[:count])
+        valid = mask[chosen, :, None] > 0
+        policies[chosen] = np.where(valid, fresh.reshape(count, steps, -1), policies[chosen])
         return policies
 
     def make_batch(self, sampled: SampledPositions, device: torch.device) -> Batch:
         c = self.config
         K = sampled.actions.shape[1]
-        mask, value_mask = state_masks(sampled.steps_to_end, sampled.terminated, K)
+        mask, value_mask, observation_mask = state_masks(
+            sampled.steps_to_end, sampled.terminated, K
+        )
         values = value_targets(
             sampled.rewards, self.bootstrap_values(sampled), sampled.bootstrap_steps, c.discount
         )
@@ -101,6 +109,7 @@ class Reanalyzer:
             target_policies=to(policies),
             mask=to(mask),
             value_mask=to(value_mask),
+            consistency_mask=to(observation_mask if c.consistency_at_episode_end else mask),
             weights=to(sampled.weights),
             indices=sampled.indices,
         )

@@ -1,4 +1,4 @@
-"""Benchmark reports from run directories (SPEC section 7): per-game scores beside the published
+"""Benchmark reports from run directories (the Atari 100k protocol: Ye et al. 2021, §5.1; Agarwal et al. 2021 for the aggregates): per-game scores beside the published
 EfficientZero scores, human-normalised aggregates with bootstrap CIs, learning curves.
 
 Decisions, in one place:

@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from efficientzero.report import GameResult, PresetReport
 
 PUBLISHED_EFFICIENTZERO: dict[str, float] = {"mean": 1.943, "median": 1.090, "iqm": 1.047}
-"""The paper's aggregates over the 26 games (SPEC section 7)."""
+"""The paper's aggregates over the 26 games (Ye et al. 2021, the Atari 100k results)."""
 PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN = 14
-"""Games above human in the paper (SPEC section 7)."""
+"""Games above human in the paper (Ye et al. 2021, the Atari 100k results)."""
 FALLBACK_MARK = "†"
 _METRIC_NAMES = {"mean": "Mean", "median": "Median", "iqm": "IQM"}
 

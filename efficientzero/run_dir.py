@@ -2,7 +2,7 @@
 
 A run directory holds ``config.json`` (the run's Config), ``metrics.jsonl`` (one JSON object per
 periodic evaluation: env_steps, eval_return_mean, ...) and, once ``efficientzero eval`` has run,
-``eval.json`` with the final-protocol score (SPEC section 7). The final score of a run is
+``eval.json`` with the final-protocol score (Ye et al. 2021, §5.1: the final weights, 32 episodes). The final score of a run is
 ``eval.json``'s ``return_mean``; without it the last ``metrics.jsonl`` evaluation stands in and
 the run is flagged, because periodic evaluations use fewer episodes than the protocol.
 """

@@ -1,7 +1,7 @@
 """Human-normalised scores and their aggregates with stratified-bootstrap confidence intervals.
 
 The methodology is rliable's (Agarwal et al., 2021, "Deep RL at the Edge of the Statistical
-Precipice"), as SPEC section 7 asks: scores form a matrix ``[R, G]`` (R runs per game, G games);
+Precipice"), as the Atari 100k protocol asks: scores form a matrix ``[R, G]`` (R runs per game, G games);
 the mean and median are taken over per-game means, the IQM over all R * G scores (25% cut from
 each end, as ``scipy.stats.trim_mean``); 95% intervals are percentile intervals of a stratified
 bootstrap that resamples runs with replacement independently within each game.

@@ -1,4 +1,4 @@
-"""Training targets (pure functions of arrays; SPEC §5).
+"""Training targets (pure functions of arrays; Ye et al. 2021, §4.2–4.3 and Appendix A).
 
 For a sampled position t and unroll steps k = 0..K:
 - value prefix (k = 1..K): the undiscounted running sum of rewards since the last LSTM horizon
@@ -6,9 +6,10 @@ For a sampled position t and unroll steps k = 0..K:
 - value: z = sum_{i<l} gamma^i u_{t+k+i} + gamma^l v(s_{t+k+l}), the horizon l cut short at a
   known episode end (no bootstrap after a termination, a bootstrap from the final observation
   after a truncation);
-- masks: ``mask`` (policy and consistency) where the state t+k has an action;
+- masks: ``mask`` (policy, and by default consistency) where the state t+k has an action;
   ``value_mask`` (value and value prefix) also past a termination (absorbing state, value 0),
-  but not past a truncation (unknown).
+  but not past a truncation (unknown); ``observation_mask`` where the observation t+k exists,
+  the final one included (consistency with ``consistency_at_episode_end``, as the reference).
 """
 
 from __future__ import annotations
@@ -57,15 +58,21 @@ def value_targets(
 
 def state_masks(
     steps_to_end: np.ndarray, terminated: np.ndarray, unroll_steps: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(mask, value_mask), each [B, K+1] float32 (see the module docstring)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mask, value_mask, observation_mask), each [B, K+1] float32 (see the module docstring)."""
     k = np.arange(unroll_steps + 1)[None, :]
     steps = steps_to_end[:, None]
     mask = k < steps
-    value_mask = (k <= steps) | terminated[:, None]
-    return mask.astype(np.float32), value_mask.astype(np.float32)
+    observation_mask = k <= steps
+    value_mask = observation_mask | terminated[:, None]
+    return (
+        mask.astype(np.float32),
+        value_mask.astype(np.float32),
+        observation_mask.astype(np.float32),
+    )
 
 
 def value_horizon(age: np.ndarray, td_steps: int, age_unit: float) -> np.ndarray:
-    """Off-policy correction: l = clip(td - floor(age / age_unit), 1, td) (reference code's rule)."""
+    """Off-policy correction (Ye et al. 2021, §4.3): l = clip(td - floor(age / age_unit), 1, td),
+    the reference code's rule for the paper's shrinking horizon."""
     return np.clip(td_steps - np.floor(np.asarray(age) / age_unit).astype(np.int64), 1, td_steps)

@@ -11,8 +11,9 @@ gathers ``SampledPositions`` (numpy); ``targets.make_batch`` reanalyses them int
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -171,7 +172,19 @@ class Batch:
     """[B, K + 1] float32: 1 where the state t+k has an action (policy and consistency losses)."""
     value_mask: torch.Tensor
     """[B, K + 1] float32: 1 where the value (and, for k >= 1, value-prefix) target is known."""
+    consistency_mask: torch.Tensor
+    """[B, K + 1] float32: 1 where the consistency loss applies at step k (k >= 1 is used)."""
     weights: torch.Tensor
     """[B] float32 importance weights."""
     indices: np.ndarray
     """[B] int64 replay slots of the positions."""
+
+    def to(self, device: torch.device) -> Batch:
+        """This batch with every tensor on ``device`` (itself when they already are)."""
+        if self.frames.device == device:
+            return self
+        values: dict[str, Any] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                values[name] = value.to(device, non_blocking=True)
+        return Batch(**values)

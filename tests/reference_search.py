@@ -50,6 +50,15 @@ class MinMax:
     low: float = math.inf
     high: float = -math.inf
 
+    def rebuild(self, root: Node, discount: float) -> None:
+        """The bounds of the Q values of every node under ``root`` (each with its own edge)."""
+        self.low, self.high = math.inf, -math.inf
+        stack = list(root.children.values())
+        while stack:
+            node = stack.pop()
+            self.update(child_q(node, discount))
+            stack.extend(node.children.values())
+
     def update(self, q: float) -> None:
         self.low = min(self.low, q)
         self.high = max(self.high, q)
@@ -65,13 +74,27 @@ def child_q(child: Node, discount: float) -> float:
 
 
 def select_action(
-    node: Node, legal: list[bool], stats: MinMax, seed: int, sim: int, c: tuple[float, float, float]
-) -> int:
+    node: Node,
+    legal: list[bool],
+    stats: MinMax,
+    seed: int,
+    sim: int,
+    c: tuple[float, float, float],
+    rules: tuple[bool, bool, bool] = (False, False, False),
+    parent_q: float = 0.0,
+    is_root: bool = True,
+) -> tuple[int, float]:
+    """(action, this node's mean Q); ``rules`` = (children visits, parent mean Q, rebuild)."""
     discount, pb_c_base, pb_c_init = c
+    children_visits, parent_mean_q, _ = rules
     n = node.visits
+    if children_visits and not is_root:
+        n = sum(child.visits for child in node.children.values())
     explore = (math.log((n + pb_c_base + 1.0) / pb_c_base) + pb_c_init) * math.sqrt(n)
     visited_q = [child_q(ch, discount) for _, ch in sorted(node.children.items())]
     mean_q = sum(visited_q) / len(visited_q) if visited_q else None
+    if parent_mean_q and not is_root:
+        mean_q = (parent_q + sum(visited_q)) / (len(visited_q) + 1)
     scores = {}
     for a, p in enumerate(node.prior):
         if not legal[a]:
@@ -85,9 +108,10 @@ def select_action(
             scores[a] = p * explore / 1.0 + term
     best = max(scores.values())
     tied = [a for a, s in scores.items() if s >= best - TIE_TOLERANCE]
+    own_q = 0.0 if mean_q is None else mean_q
     if len(tied) == 1:
-        return tied[0]
-    return tied[tie_hash(seed, sim, node.index) % len(tied)]
+        return tied[0], own_q
+    return tied[tie_hash(seed, sim, node.index) % len(tied)], own_q
 
 
 def expand(model: SearchModel, node: Node, action: int, index: int) -> tuple[Node, float]:
@@ -110,8 +134,13 @@ def reference_search(
     discount: float,
     pb_c_base: float = 19652.0,
     pb_c_init: float = 1.25,
+    rules: tuple[bool, bool, bool] = (False, False, False),
 ) -> dict[str, np.ndarray | float]:
-    """Search one root: ``prior_logits`` [A], ``embedding`` with batch size 1, ``legal`` [A]."""
+    """Search one root: ``prior_logits`` [A], ``embedding`` with batch size 1, ``legal`` [A].
+
+    ``rules`` = (pUCT N = children's visit sum, unvisited Q with the parent's mean, min-max
+    rebuilt from the tree after each backup): the reference code's variants.
+    """
     legal_list = [bool(x) for x in legal]
     exps = [math.exp(float(z) - float(prior_logits[legal].max())) for z in prior_logits]
     total = sum(e for e, ok in zip(exps, legal_list) if ok)
@@ -126,10 +155,18 @@ def reference_search(
     consts = (discount, pb_c_base, pb_c_init)
     all_legal = [True] * len(prior)
     for sim in range(num_simulations):
-        node, path = root, [root]
+        node, path, parent_q = root, [root], 0.0
         while True:
-            action = select_action(
-                node, legal_list if node is root else all_legal, stats, seed, sim, consts
+            action, parent_q = select_action(
+                node,
+                legal_list if node is root else all_legal,
+                stats,
+                seed,
+                sim,
+                consts,
+                rules,
+                parent_q,
+                node is root,
             )
             if action not in node.children:
                 break
@@ -143,6 +180,8 @@ def reference_search(
             if visited is not root:
                 stats.update(child_q(visited, discount))
             value = visited.reward + discount * value
+        if rules[2]:
+            stats.rebuild(root, discount)
     num_actions = len(prior)
     visits = np.zeros(num_actions, np.int64)
     q = np.zeros(num_actions)

@@ -1,4 +1,4 @@
-"""Atari 100k environment (SPEC section 7), checked against a raw ALE env driven in lockstep."""
+"""Atari 100k environment (docs/fidelity.md, item 14), checked against a raw ALE env driven in lockstep."""
 
 from __future__ import annotations
 
@@ -295,3 +295,55 @@ def test_all_26_games_make_and_step() -> None:
         obs, reward, *_ = env.step(env.action_space.sample())
         assert obs.shape == (3, 96, 96) and info["lives"] >= 0 and isinstance(reward, float)
         env.close()
+
+
+# ------------------------------------------------------------------ the reference code's rules
+
+
+def test_reference_rules_draw_one_to_noop_max_noops() -> None:
+    env = make_atari_env(config(atari_wrapper="reference"))
+    raw = raw_env("Breakout")
+    for seed in range(8):
+        _, info = env.reset(seed=seed)
+        raw.reset(seed=seed)
+        assert info["noops"] == int(raw.unwrapped.np_random.integers(1, 31)) >= 1
+        assert frame_number(env) == info["noops"]
+
+
+class _ScriptedLives:
+    """ALE with its lives() answers replaced by a script (the rest is the real emulator)."""
+
+    def __init__(self, ale: object, lives: list[int]) -> None:
+        self._ale, self._lives = ale, list(lives)
+
+    def lives(self) -> int:
+        return self._lives.pop(0) if len(self._lives) > 1 else self._lives[0]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._ale, name)
+
+
+@pytest.mark.parametrize(("rules", "ends"), [("protocol", True), ("reference", False)])
+def test_a_drop_to_zero_lives_is_a_life_loss_only_under_the_protocol(rules: str, ends: bool):
+    env = make_atari_env(config(atari_wrapper=rules), seed=0)
+    env.reset()
+    env.ale = _ScriptedLives(env.ale, [0])  # type: ignore[assignment]
+    env._lives = 1
+    _, _, terminated, _, info = env.step(0)  # NOOP: the real game goes on
+    assert info["lives"] == 0 and not env.unwrapped.ale.game_over()  # type: ignore[attr-defined]
+    assert terminated is ends
+
+
+def test_reference_rules_count_the_continue_noop_toward_the_cap() -> None:
+    env = make_atari_env(config(max_episode_steps=None), seed=2)
+    env.reset()
+    first_life, *_ = run_until_done(env)
+    cap = first_life + 5
+    for rules, second in (("protocol", 5), ("reference", 4)):
+        env = make_atari_env(config(max_episode_steps=cap, atari_wrapper=rules), seed=2)
+        env.reset()
+        assert run_until_done(env)[0] == first_life
+        env.reset()  # the continue-NOOP: a step of the game under the reference rules
+        steps, terminated, truncated, info = run_until_done(env)
+        assert (steps, terminated, truncated) == (second, False, True)
+        assert info["episode"]["l"] == cap

@@ -1,4 +1,4 @@
-"""Random shift and intensity augmentation (SPEC §5): exact integer shifts, per-sample draws."""
+"""Random shift and intensity augmentation (Ye et al. 2021, Appendix A): exact integer shifts, per-sample draws."""
 
 from __future__ import annotations
 

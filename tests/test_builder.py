@@ -1,8 +1,9 @@
 import itertools
 
+import gymnasium as gym
 import numpy as np
 
-from efficientzero.actor import TrajectoryBuilder, visit_temperature
+from efficientzero.actor import SelfPlayActor, TrajectoryBuilder, visit_temperature
 from efficientzero.config import make_preset
 
 
@@ -61,3 +62,35 @@ def test_temperature_schedule():
         0.25,
         0.25,
     ]
+
+
+def test_temperature_milestones_are_fractions_of_the_collection_phase():
+    """Atari 100k: T = 1 / 0.5 / 0.25 switch at 50k and 75k updates (of the 100k made while
+    collecting, as the reference code's training steps), not at 60k and 90k of all 120k."""
+    c = make_preset("atari100k")
+    assert c.temperature_updates == 100_000
+    got = [visit_temperature(c, u) for u in (49_999, 50_000, 74_999, 75_000, 119_999)]
+    assert got == [1.0, 0.5, 0.5, 0.25, 0.25]
+    assert make_preset("cartpole").temperature_updates == 5_000  # 20k steps x 0.25 = all updates
+
+
+class _GameOverInReset(gym.Env):
+    """Ends an episode at every step; the reset after it reports a finished game, as the Atari
+    wrapper does when a game ends during the NOOP that continues it after a life loss."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {"episode": {"r": 7.0, "l": 3}}
+
+    def step(self, action):
+        return np.zeros(2, np.float32), 1.0, True, False, {}
+
+
+def test_a_game_that_ends_in_reset_is_counted():
+    c = make_preset("cartpole").replace(num_envs=2)
+    actor = SelfPlayActor(c, None, [_GameOverInReset(), _GameOverInReset()], 2, seed=0)  # type: ignore[arg-type]
+    result = actor.step(1.0, random_actions=True)
+    assert result.episode_returns == [7.0, 7.0] and result.episode_lengths == [3, 3]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import kill_after_first_checkpoint
 
+from efficientzero.checkpoint import load_checkpoint
 from efficientzero.cli import main
 
 TINY = [
@@ -156,8 +157,16 @@ def test_ablations_and_options_train(tmp_path, switch):
     short = list(TINY)
     short[short.index("--total-updates") + 1] = "20"
     short[short.index("--env-steps") + 1] = "300"
-    assert main(["train", "--run-dir", str(tmp_path / "run"), *short, *switch]) == 0
-    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    run_dir = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run_dir), *short, *switch]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
     name = switch[0][2:].replace("-", "_")
     assert str(config[name]) == switch[1]
-    assert read_metrics(tmp_path / "run")[-1]["updates"] == 20
+    last = read_metrics(run_dir)[-1]
+    assert last["updates"] == 20
+    # What each switch does is pinned by unit tests (test_learner, test_local_run, test_reanalyze,
+    # test_gumbel, test_replay); here, the effects a finished run shows from the outside.
+    weights = load_checkpoint(run_dir / "checkpoints" / "final.pt")[0]["net"]
+    has_lstm = any("value_prefix_head.lstm" in key for key in weights)
+    assert has_lstm is (name != "use_value_prefix")
+    assert (last["consistency_loss"] == 0.0) is (name == "use_consistency")

@@ -86,3 +86,47 @@ def test_same_seed_same_run(tmp_path, capsys):
         json.loads(line) for line in (tmp_path / "c" / "metrics.jsonl").read_text().splitlines()
     ]
     assert other[-1]["loss"] != records[0][-1]["loss"]
+
+
+def test_lagged_target_network_installs_the_previous_refresh(tmp_path):
+    """target_network_lag="previous": at update 2k the target gets the weights of update k."""
+    c = make_preset("cartpole").replace(
+        target_update_interval=3, target_network_lag="previous", **TINY
+    )
+    run_dir = RunDirectory(tmp_path / "run")
+    run_dir.create(c)
+    run = LocalRun(c, run_dir, progress=False)
+    while run.replay.size < 100:
+        run.collect()
+    snapshots = {0: {k: v.clone() for k, v in run.learner.net.state_dict().items()}}
+    target = run.reanalyzer.model.net
+    for update in range(1, 10):
+        run.update()
+        snapshots[update] = {k: v.clone() for k, v in run.learner.net.state_dict().items()}
+        if update % 3 == 0:
+            want = snapshots[update - 3]
+            assert all(torch.equal(v, want[k]) for k, v in target.state_dict().items()), update
+    saved = run.target_schedule.state_dict()
+    assert saved is not None and all(torch.equal(v, snapshots[9][k]) for k, v in saved.items())
+    run.logger.close()
+
+
+def test_off_policy_correction_switch_sets_the_horizons(tmp_path, monkeypatch):
+    for correction in (True, False):
+        c = make_preset("cartpole").replace(use_off_policy_correction=correction, **TINY)
+        run_dir = RunDirectory(tmp_path / f"run-{correction}")
+        run_dir.create(c)
+        run = LocalRun(c, run_dir, progress=False)
+        while run.replay.size < 100:
+            run.collect()
+        seen = []
+        sample = run.replay.sample
+
+        def spy(*args, _sample=sample, _seen=seen, **kwargs):
+            _seen.append(args[-1] if len(args) == 4 else kwargs.get("age_unit"))
+            return _sample(*args, **kwargs)
+
+        monkeypatch.setattr(run.replay, "sample", spy)
+        run.update()
+        assert seen == [c.off_policy_age_unit if correction else None]
+        run.logger.close()

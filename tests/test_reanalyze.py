@@ -51,10 +51,26 @@ def test_batch_targets_and_reanalysed_policies():
     )
     assert np.allclose(batch.target_values.numpy(), z)
     policies, mask = batch.target_policies.numpy(), batch.mask.numpy()
-    # the first half is reanalysed (fresh visit distributions: 8 simulations -> multiples of 1/8)
-    fresh = policies[:2][mask[:2] > 0]
-    assert np.allclose(fresh.sum(-1), 1) and np.allclose(fresh * 8, np.round(fresh * 8))
-    assert not np.allclose(fresh, sampled.policies[:2][mask[:2] > 0])
+    stored = sampled.policies
+    reanalysed = [b for b in range(4) if not np.array_equal(policies[b], stored[b])]
+    assert len(reanalysed) == 2  # half of the rows, each with all its states searched
+    for b in reanalysed:  # fresh visit distributions: 8 simulations -> multiples of 1/8
+        fresh = policies[b][mask[b] > 0]
+        assert np.allclose(fresh.sum(-1), 1) and np.allclose(fresh * 8, np.round(fresh * 8))
     # the rest keeps the stored policies; states past the end keep zeros
-    assert np.array_equal(policies[2:], sampled.policies[2:])
+    kept = [b for b in range(4) if b not in reanalysed]
+    assert np.array_equal(policies[kept], stored[kept])
     assert np.all(policies[mask == 0] == 0)
+
+
+def test_reanalysed_rows_are_drawn_at_random():
+    """Replay returns positions in slot order, so a fixed slice would never reanalyse the
+    newest positions: the rows are drawn afresh for every batch."""
+    _, _, reanalyzer, sampled = setup(reanalyze_ratio=0.5)
+    chosen = set()
+    for _ in range(12):
+        policies = reanalyzer.policy_targets(sampled, np.ones((4, 3), np.float32))
+        rows = tuple(b for b in range(4) if not np.array_equal(policies[b], sampled.policies[b]))
+        assert len(rows) == 2
+        chosen.add(rows)
+    assert len(chosen) > 2 and any(3 in rows for rows in chosen)

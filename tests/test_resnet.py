@@ -1,4 +1,4 @@
-"""The image network (SPEC §2): shapes, zero-initialised heads, training signal, LSTM, bf16, layout."""
+"""The image network (Ye et al. 2021, Appendix A): shapes, zero-initialised heads, training signal, LSTM, bf16, layout."""
 
 from __future__ import annotations
 
@@ -224,7 +224,7 @@ def test_inference_model_runs_the_resnet(atari_net: ResNetNet) -> None:
 
 
 def test_parameter_count(atari_net: ResNetNet) -> None:
-    """Hand count of the SPEC §2 network for 12 input channels and 6 actions."""
+    """Hand count of the paper's network for 12 input channels and 6 actions."""
     c, half, r, lstm, head, out, a = 64, 32, 16, 512, 32, 601, NUM_ACTIONS
     bn = lambda n: 2 * n  # noqa: E731 - weight and bias
     block = lambda i, o: 9 * i * o + 9 * o * o + 2 * bn(o)  # noqa: E731 - two 3x3 convs, no bias
@@ -240,12 +240,13 @@ def test_parameter_count(atari_net: ResNetNet) -> None:
     prediction = block(c, c) + 2 * (reduce + flat_reduced * head + head + bn(head))
     prediction += head * out + out + head * a + a
     flat = c * 6 * 6  # 2304
-    projector = flat * 1024 + 1024 + bn(1024) + 2 * (1024 * 1024 + 1024) + bn(1024)
+    # BatchNorm after each of the three linear layers (the last one as SimSiam)
+    projector = flat * 1024 + 1024 + 2 * (1024 * 1024 + 1024) + 3 * bn(1024)
     projection_head = 1024 * 512 + 512 + bn(512) + 512 * 1024 + 1024
     hand = representation + dynamics + value_prefix + prediction + projector + projection_head
     count = sum(p.numel() for p in atari_net.parameters())
     print(f"ResNetNet parameters (Atari preset, 6 actions): {count:,} (hand count {hand:,})")
-    assert count == hand == 8_331_960
+    assert count == hand == 8_334_008
 
 
 def test_non_square_frames_are_rejected() -> None:

@@ -34,7 +34,7 @@ def test_value_targets_zero_steps_is_pure_bootstrap():
 def test_masks_after_termination_and_truncation():
     steps_to_end = np.array([2, 2, 100])
     terminated = np.array([True, False, False])
-    mask, value_mask = state_masks(steps_to_end, terminated, 3)
+    mask, value_mask, _ = state_masks(steps_to_end, terminated, 3)
     assert mask.tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [1, 1, 1, 1]]
     # terminated: absorbing (value 0) everywhere; truncated: the final observation (k = 2) is known
     assert value_mask.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0], [1, 1, 1, 1]]

@@ -1,4 +1,5 @@
-"""Atari 100k environments: the preprocessing protocol of SPEC section 7 in one wrapper.
+"""Atari 100k environments: the preprocessing protocol (Machado et al. 2018; Ye et al. 2021,
+Appendix A; docs/fidelity.md, item 14) in one wrapper.
 
 ``make_atari_env(config)`` builds an ale-py game through gymnasium with ``frameskip=1`` and the
 configured sticky-action probability (0 in the protocol; ale-py's v5 defaults are skip 4 and
@@ -40,6 +41,10 @@ class Atari100kEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
     so a life-loss episode never resets the count and a truncated game is restarted for real.
     ``info["episode"] = {"r": game score, "l": agent steps}`` is set exactly on the step that ends
     the game; ``info["lives"]`` on every step and reset (``info["noops"]`` on a real reset).
+
+    ``reference_rules`` switches three details to the EfficientZero reference code's wrappers:
+    1..noop_max no-ops instead of 0..noop_max, a drop to 0 lives is not a life loss, and the
+    NOOP that continues a game after a life loss counts toward the step cap.
     """
 
     def __init__(
@@ -53,6 +58,7 @@ class Atari100kEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         life_termination: bool = True,
         max_episode_steps: int | None = None,
         seed: int | None = None,
+        reference_rules: bool = False,
     ) -> None:
         """Wrap ``env``, an ale-py ``AtariEnv`` made with ``frameskip=1`` (checked).
 
@@ -72,6 +78,7 @@ class Atari100kEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         self.gray_scale = gray_scale
         self.life_termination = life_termination
         self.max_episode_steps = max_episode_steps
+        self.reference_rules = reference_rules
         self._pending_seed = seed
         self.observation_space = gym.spaces.Box(
             0, 255, (1 if gray_scale else 3, obs_size, obs_size), np.uint8
@@ -103,6 +110,7 @@ class Atari100kEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
             self._continue_game = False
             frame, reward, game_over = self._skip(self._action_set[_NOOP])
             self._game_score += reward
+            self._game_steps += int(self.reference_rules)
             if game_over:  # practically never; still report the finished game, then restart
                 info["episode"] = self._episode_stats()
                 frame = self._new_game(None, options, info)
@@ -119,7 +127,7 @@ class Atari100kEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         # Any decrease counts, also the one to 0 lives: some games (e.g. BankHeist) go on for
         # hundreds of frames at 0 lives. Baselines' EpisodicLifeEnv ignores a drop to 0.
         # Increases (bonus lives, Amidar and DemonAttack setting lives after frame 0) do not.
-        life_lost = lives < self._lives
+        life_lost = lives < self._lives and (lives > 0 or not self.reference_rules)
         self._lives = lives
         terminated = game_over or (self.life_termination and life_lost)
         truncated = (
@@ -140,8 +148,9 @@ class Atari100kEnv(gym.Wrapper[np.ndarray, int, np.ndarray, int]):
         """Reset ALE (seeding it and the no-op RNG when ``seed`` is given), then play the no-ops."""
         self.env.reset(seed=seed, options=options)
         # The no-op count comes from the env's own RNG (seeded by reset(seed)), so evaluation
-        # with environment seeds 0..31 is reproducible (SPEC section 7).
-        noops = int(self.np_random.integers(0, self.noop_max + 1)) if self.noop_max > 0 else 0
+        # with environment seeds 0..31 is reproducible (the protocol's evaluation seeds).
+        low = 1 if self.reference_rules else 0
+        noops = int(self.np_random.integers(low, self.noop_max + 1)) if self.noop_max > 0 else 0
         for _ in range(noops):
             self.ale.act(self._action_set[_NOOP])
             if self.ale.game_over():
@@ -235,6 +244,7 @@ def make_atari_env(
         life_termination=config.episode_life and not evaluation,
         max_episode_steps=cap,
         seed=seed,
+        reference_rules=config.atari_wrapper == "reference",
     )
     if seed is not None:
         wrapped.action_space.seed(seed)

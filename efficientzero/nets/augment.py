@@ -1,4 +1,4 @@
-"""Image augmentation for the learner (SPEC §5): random shift and intensity, batched on the device.
+"""Image augmentation for the learner (Ye et al. 2021, Appendix A, after SPR / DrQ): random shift and intensity, batched on the device.
 
 Both are drawn once per sample and shared by all stacked channels of that sample, so the frames
 of one stacked observation move together (as in DrQ / SPR, which EfficientZero follows).
@@ -59,7 +59,7 @@ def random_intensity(
         frames: float ``[..., C, H, W]``; every leading index is one sample.
 
     Returns:
-        ``[..., C, H, W]``, same dtype. Not clipped to [0, 1] (SPEC §5 gives no clip).
+        ``[..., C, H, W]``, same dtype. Not clipped to [0, 1] (the paper gives no clip).
     """
     lead = frames.shape[:-3]
     device = _sampling_device(frames, generator)
@@ -77,7 +77,7 @@ def augment_frames(
     pad: int = 4,
     intensity_scale: float = 0.05,
 ) -> torch.Tensor:
-    """Random shift then random intensity (SPEC §5) for stacked observations ``[..., C, H, W]``.
+    """Random shift then random intensity (Ye et al. 2021, Appendix A, after SPR / DrQ) for stacked observations ``[..., C, H, W]``.
 
     A float input (in [0, 1]) stays float. A uint8 input is shifted as uint8 (a quarter of the
     memory traffic of float32) and then converted to float in [0, 1] before the intensity

@@ -1,33 +1,57 @@
 """The network contract shared by the MLP (vector) and ResNet (image) EfficientZero networks.
 
-Roles (SPEC §2): representation ``h`` (observation -> latent), dynamics ``g`` (latent, action ->
-next latent, plus the value prefix predicted by an LSTM over the unrolled latents), prediction
-``f`` (latent -> value logits, policy logits) and the consistency projector (latent ->
-projection, plus a prediction head on the online branch only).
+Roles (Ye et al. 2021, §3 and Appendix A): representation ``h`` (observation -> latent),
+dynamics ``g`` (latent, action -> next latent: ``transition``; plus the value prefix predicted by
+an LSTM over the unrolled latents: ``value_prefix``), prediction ``f`` (latent -> value logits,
+policy logits) and the consistency projector (latent -> projection, plus a prediction head on the
+online branch only; §4.1, after SimSiam).
+
+Heads run in float32 even under autocast (:func:`full_precision`): value, value-prefix and
+policy logits over a 601-bin support rounded to bf16 move the scalar expectation by 0.02–0.07,
+the size of the gaps between sibling Q values in the search (docs/fidelity.md, item 3).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
+from typing import TypeVar
 
 import torch
 from torch import nn
+
+T = TypeVar("T")
+
+
+def full_precision(fn: Callable[..., T], *inputs: torch.Tensor) -> T:
+    """``fn(*inputs)`` in float32 with autocast off (a no-op cost when autocast is off)."""
+    if not torch.is_autocast_enabled(inputs[0].device.type):
+        return fn(*inputs)
+    with torch.autocast(inputs[0].device.type, enabled=False):
+        return fn(*(x.float() for x in inputs))
+
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 """(h, c), each [B, lstm_hidden_size]."""
 
 
 def mlp(
-    sizes: list[int], norm: type[nn.Module] = nn.LayerNorm, zero_last: bool = False
+    sizes: list[int],
+    norm: type[nn.Module] = nn.LayerNorm,
+    zero_last: bool = False,
+    final_norm: bool = False,
 ) -> nn.Sequential:
-    """Linear layers with ``norm`` + ReLU between them (none after the last)."""
+    """Linear layers with ``norm`` + ReLU between them; after the last only ``norm`` when
+    ``final_norm`` (the consistency projector ends with BatchNorm, as in SimSiam)."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1]))
         if i < len(sizes) - 2:
             layers += [norm(sizes[i + 1]), nn.ReLU(inplace=True)]
+    if final_norm:
+        layers.append(norm(sizes[-1]))
     if zero_last:
-        last = layers[-1]
+        last = layers[-2] if final_norm else layers[-1]
         assert isinstance(last, nn.Linear)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
@@ -60,9 +84,15 @@ class ValuePrefixHead(nn.Module):
             self.head = mlp([in_features, head_hidden_size, out_size], norm, zero_last=True)
 
     def forward(self, features: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
+        """Always float32 (autocast is switched off inside; see :func:`full_precision`)."""
         if not self.use_lstm:
-            return self.head(features), state
-        h, c = self.lstm(features, state)
+            return full_precision(self.head, features), state
+        return full_precision(self._lstm_step, features, *state)
+
+    def _lstm_step(
+        self, features: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, LSTMState]:
+        h, c = self.lstm(features, (h, c))
         return self.head(torch.relu(self.norm(h))), (h, c)
 
 
@@ -78,10 +108,26 @@ class EfficientZeroNet(nn.Module, abc.ABC):
         """Float observation ``[B, S*C, H, W]`` or ``[B, S*D]`` -> latent ``[B, *latent_shape]``."""
 
     @abc.abstractmethod
+    def transition(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(latent, action [B] int64) -> next latent (the dynamics trunk)."""
+
+    @abc.abstractmethod
+    def value_prefix(
+        self, next_latent: torch.Tensor, state: LSTMState
+    ) -> tuple[torch.Tensor, LSTMState]:
+        """(next latent, LSTM state) -> (value-prefix logits [B, 2S+1], next LSTM state)."""
+
     def dynamics(
         self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
     ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
-        """(latent, action [B] int64, LSTM state) -> (next latent, next LSTM state, value-prefix logits [B, 2S+1])."""
+        """(latent, action [B] int64, LSTM state) -> (next latent, next LSTM state, value-prefix logits [B, 2S+1]).
+
+        ``transition`` then ``value_prefix``; the loss calls the two itself, so that the 0.5
+        gradient scale sits on the latent that feeds the value-prefix branch too.
+        """
+        next_latent = self.transition(latent, action)
+        logits, state = self.value_prefix(next_latent, state)
+        return next_latent, state, logits
 
     @abc.abstractmethod
     def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -4,7 +4,7 @@ EfficientZero specifics live here, behind the search contract (``efficientzero.t
 node's embedding is ``(latent, lstm_h, lstm_c, value_prefix, depth)``. The edge reward is
 ``value_prefix(child) - value_prefix(parent)``, or ``value_prefix(child)`` when the parent is a
 reset node; every ``lstm_horizon_len`` steps of depth (counted from the root, which is a reset
-node) the LSTM state handed to the children is zeroed (SPEC §3). Without the value prefix the
+node) the LSTM state handed to the children is zeroed (Ye et al. 2021, §4.2 and Appendix A). Without the value prefix the
 embedding is ``(latent,)`` and the reward head's prediction is the reward.
 """
 

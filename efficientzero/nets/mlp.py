@@ -1,6 +1,6 @@
 """EfficientZero network for vector observations (classic control, proprioceptive states).
 
-The same roles as the image network (SPEC §2) with MLPs: LayerNorm between layers (no
+The same roles as the image network (Ye et al. 2021, Appendix A) with MLPs: LayerNorm between layers (no
 train/eval mismatch in small-batch self-play), a residual dynamics trunk with a one-hot action,
 the value-prefix LSTM, zero-initialised output layers, and a BatchNorm projector as in SimSiam.
 """
@@ -11,7 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from efficientzero.nets.base import EfficientZeroNet, LSTMState, ValuePrefixHead, mlp
+from efficientzero.nets.base import (
+    EfficientZeroNet,
+    LSTMState,
+    ValuePrefixHead,
+    full_precision,
+    mlp,
+)
 
 
 class MLPNet(EfficientZeroNet):
@@ -50,7 +56,9 @@ class MLPNet(EfficientZeroNet):
         self.prediction_norm = nn.LayerNorm(hidden_size)
         self.value_head = mlp([hidden_size, head_hidden_size, out], zero_last=True)
         self.policy_head = mlp([hidden_size, head_hidden_size, num_actions], zero_last=True)
-        self.projector = mlp([latent_dim, projection_dim, projection_dim], nn.BatchNorm1d)
+        self.projector = mlp(
+            [latent_dim, projection_dim, projection_dim], nn.BatchNorm1d, final_norm=True
+        )
         self.projection_head = mlp(
             [projection_dim, projection_head_dim, projection_dim], nn.BatchNorm1d
         )
@@ -61,19 +69,18 @@ class MLPNet(EfficientZeroNet):
     def represent(self, observation: torch.Tensor) -> torch.Tensor:
         return self._finish(self.representation(observation.flatten(1)))
 
-    def dynamics(
-        self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
-    ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
+    def transition(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         one_hot = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
-        next_latent = self._finish(
-            latent + self.dynamics_trunk(torch.cat([latent, one_hot], dim=1))
-        )
-        logits, state = self.value_prefix_head(next_latent, state)
-        return next_latent, state, logits
+        return self._finish(latent + self.dynamics_trunk(torch.cat([latent, one_hot], dim=1)))
+
+    def value_prefix(
+        self, next_latent: torch.Tensor, state: LSTMState
+    ) -> tuple[torch.Tensor, LSTMState]:
+        return self.value_prefix_head(next_latent, state)
 
     def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.relu(self.prediction_norm(self.prediction_trunk(latent)))
-        return self.value_head(x), self.policy_head(x)
+        return full_precision(self.value_head, x), full_precision(self.policy_head, x)
 
     def project(self, latent: torch.Tensor, with_head: bool = True) -> torch.Tensor:
         projection = self.projector(latent.flatten(1))

@@ -1,4 +1,7 @@
-"""EfficientZero network for image observations (Atari): a downsampling ResNet (SPEC §2).
+"""EfficientZero network for image observations (Atari): a downsampling ResNet.
+
+The architecture of Ye et al. 2021, Appendix A (after MuZero's Atari network, Schrittwieser et
+al. 2020, Appendix F); the choices the paper leaves open follow docs/fidelity.md.
 
 Shapes for the Atari preset (4 stacked 96x96 RGB frames, 64 channels, 1 block per trunk):
 
@@ -23,7 +26,13 @@ import torch
 from torch import nn
 
 from efficientzero.config import Config, ConfigError
-from efficientzero.nets.base import EfficientZeroNet, LSTMState, ValuePrefixHead, mlp
+from efficientzero.nets.base import (
+    EfficientZeroNet,
+    LSTMState,
+    ValuePrefixHead,
+    full_precision,
+    mlp,
+)
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -42,11 +51,19 @@ def latent_side(obs_size: int) -> int:
 class ResidualBlock(nn.Module):
     """conv-BN-ReLU-conv-BN + shortcut, then ReLU (He et al. 2016, post-activation).
 
-    With ``stride`` 2 or a change of width the shortcut is a strided 1x1 conv + BN (the
-    "downsample path"; SPEC §2 does not fix its form, this is the standard ResNet projection). ``[B, C_in, H, W] -> [B, C_out, ceil(H / stride), ceil(W / stride)]``.
+    With ``stride`` 2 or a change of width the shortcut is, by ``shortcut``, a strided 1x1 conv +
+    BN ("conv1x1_bn", the standard ResNet projection) or a plain strided 3x3 conv ("conv3x3", the
+    EfficientZero reference code); the paper does not fix its form.
+    ``[B, C_in, H, W] -> [B, C_out, ceil(H / stride), ceil(W / stride)]``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int | None = None,
+        stride: int = 1,
+        shortcut: str = "conv1x1_bn",
+    ) -> None:
         super().__init__()
         out_channels = out_channels or in_channels
         self.conv1 = conv3x3(in_channels, out_channels, stride)
@@ -54,7 +71,9 @@ class ResidualBlock(nn.Module):
         self.conv2 = conv3x3(out_channels, out_channels)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.shortcut: nn.Module = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
+        if (stride != 1 or in_channels != out_channels) and shortcut == "conv3x3":
+            self.shortcut = conv3x3(in_channels, out_channels, stride)
+        elif stride != 1 or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                 nn.BatchNorm2d(out_channels),
@@ -72,26 +91,37 @@ def residual_tower(channels: int, num_blocks: int) -> nn.Sequential:
 
 
 class DownsampleTrunk(nn.Module):
-    """The representation ``h``: ``[B, S*C, H, W] -> [B, num_channels, H/16, W/16]`` (SPEC §2).
+    """The representation ``h``: ``[B, S*C, H, W] -> [B, num_channels, H/16, W/16]``.
 
     conv 3x3 s2 to C/2, block(C/2), block s2 to C, block(C), avg-pool s2, block(C), avg-pool s2,
-    then ``num_blocks`` blocks. The pools use a 3x3 window with padding 1 (so odd sides round up)
-    and average over real pixels only, so the border is not darkened by the zero padding.
+    then ``num_blocks`` blocks (Ye et al. 2021, Appendix A). The pools use a 3x3 window with
+    padding 1 (so odd sides round up); by default they average over real pixels only, so the
+    border is not darkened by the zero padding (``pool_include_padding``: the reference code's
+    torch default, which counts the padding).
     """
 
-    def __init__(self, in_channels: int, num_channels: int, num_blocks: int) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        num_channels: int,
+        num_blocks: int,
+        *,
+        shortcut: str = "conv1x1_bn",
+        pool_include_padding: bool = False,
+    ) -> None:
         super().__init__()
         half = num_channels // 2
         self.stem = conv3x3(in_channels, half, stride=2)
+        pad = pool_include_padding
         self.layers = nn.Sequential(
             nn.BatchNorm2d(half),
             nn.ReLU(inplace=True),
             ResidualBlock(half),
-            ResidualBlock(half, num_channels, stride=2),
+            ResidualBlock(half, num_channels, stride=2, shortcut=shortcut),
             ResidualBlock(num_channels),
-            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=pad),
             ResidualBlock(num_channels),
-            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False),
+            nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=pad),
             *residual_tower(num_channels, num_blocks),
         )
 
@@ -111,7 +141,7 @@ def reduce_conv(channels: int, reduced_channels: int) -> nn.Sequential:
 class ReducedHead(nn.Module):
     """1x1 conv to ``reduced_channels`` + BN + ReLU, flatten, MLP: ``[B, C, L, L] -> [B, out]``.
 
-    The last linear layer is zero-initialised (SPEC §2): at init every input gives the same
+    The last linear layer is zero-initialised (Ye et al. 2021, Appendix A): at init every input gives the same
     logits (uniform policy, value expectation 0), so early search is not misled by noise.
     """
 
@@ -125,6 +155,10 @@ class ReducedHead(nn.Module):
         )
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """Always float32 (see :func:`~efficientzero.nets.base.full_precision`)."""
+        return full_precision(self._forward, latent)
+
+    def _forward(self, latent: torch.Tensor) -> torch.Tensor:
         return self.mlp(self.reduce(latent).flatten(1))
 
 
@@ -153,6 +187,8 @@ class ResNetNet(EfficientZeroNet):
         support_size: int = 300,
         use_value_prefix: bool = True,
         scale_latent: bool = False,
+        downsample_shortcut: str = "conv1x1_bn",
+        pool_include_padding: bool = False,
     ) -> None:
         super().__init__()
         self.num_actions = num_actions
@@ -163,9 +199,15 @@ class ResNetNet(EfficientZeroNet):
         self.latent_shape = (num_channels, side, side)
         out = 2 * support_size + 1
 
-        self.representation = DownsampleTrunk(in_channels, num_channels, num_blocks)
+        self.representation = DownsampleTrunk(
+            in_channels,
+            num_channels,
+            num_blocks,
+            shortcut=downsample_shortcut,
+            pool_include_padding=pool_include_padding,
+        )
 
-        # Dynamics (SPEC §2): the action enters as one constant plane a / |A|, and the first conv
+        # Dynamics (Ye et al. 2021, Appendix A): the action enters as one constant plane a / |A|, and the first conv
         # is residual around the incoming latent, which keeps a short gradient path through the
         # unroll (MuZero's dynamics are a ResNet over the latent for the same reason).
         self.dynamics_conv = conv3x3(num_channels + 1, num_channels)
@@ -187,9 +229,13 @@ class ResNetNet(EfficientZeroNet):
             num_channels, reduced_channels, side, head_hidden_size, num_actions
         )
 
-        # SimSiam projector and predictor (SPEC §2): 2304 -> 1024 -> 1024 -> 1024, 1024 -> 512 -> 1024.
+        # SimSiam projector and predictor (Ye et al. 2021, §4.1 and Appendix A):
+        # 2304 -> 1024 -> 1024 -> 1024 ending in BatchNorm (as SimSiam and the reference code),
+        # then 1024 -> 512 -> 1024 on the online branch only.
         flat = num_channels * side * side
-        self.projector = mlp([flat, projection_dim, projection_dim, projection_dim], nn.BatchNorm1d)
+        self.projector = mlp(
+            [flat, projection_dim, projection_dim, projection_dim], nn.BatchNorm1d, final_norm=True
+        )
         self.projection_head = mlp(
             [projection_dim, projection_head_dim, projection_dim], nn.BatchNorm1d
         )
@@ -216,6 +262,8 @@ class ResNetNet(EfficientZeroNet):
             support_size=config.support_size,
             use_value_prefix=config.use_value_prefix,
             scale_latent=config.scale_latent,
+            downsample_shortcut=config.downsample_shortcut,
+            pool_include_padding=config.pool_include_padding,
         )
 
     @property
@@ -242,18 +290,20 @@ class ResNetNet(EfficientZeroNet):
             observation = observation.contiguous(memory_format=torch.channels_last)
         return self._finish(self.representation(observation))
 
-    def dynamics(
-        self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
-    ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
-        """(latent ``[B, C, L, L]``, action ``[B]``, LSTM state) -> (next latent, state, logits ``[B, 2S+1]``)."""
+    def transition(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """(latent ``[B, C, L, L]``, action ``[B]``) -> next latent ``[B, C, L, L]``."""
         batch, _, height, width = latent.shape
         plane = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
         x = torch.cat([latent, plane.expand(batch, 1, height, width)], dim=1)
         x = torch.relu(self.dynamics_bn(self.dynamics_conv(x)) + latent)
-        next_latent = self._finish(self.dynamics_tower(x))
-        features = self.value_prefix_reduce(next_latent).flatten(1)
-        logits, state = self.value_prefix_head(features, state)
-        return next_latent, state, logits
+        return self._finish(self.dynamics_tower(x))
+
+    def value_prefix(
+        self, next_latent: torch.Tensor, state: LSTMState
+    ) -> tuple[torch.Tensor, LSTMState]:
+        """(next latent, LSTM state) -> (value-prefix logits ``[B, 2S+1]`` float32, next state)."""
+        features = full_precision(self.value_prefix_reduce, next_latent).flatten(1)
+        return self.value_prefix_head(features, state)
 
     def predict(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent ``[B, C, L, L]`` -> (value logits ``[B, 2S+1]``, policy logits ``[B, A]``)."""

@@ -3,7 +3,7 @@
 For a position t of a block with n steps: the frames of the stacked observations t .. t+K, the
 actions, the rewards t .. t+K+td-1, the stored policies and root values, and for each unroll
 step k the frames of its bootstrap observation t+k+l (l = the value horizon), cut short at a
-known episode end. Past the end actions are random and rewards 0 (SPEC §5).
+known episode end. Past the end actions are random and rewards 0 (MuZero, Schrittwieser et al. 2020, Appendix G).
 """
 
 from __future__ import annotations

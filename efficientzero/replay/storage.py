@@ -33,7 +33,15 @@ class ReplayBuffer:
         td_steps: int,
         alpha: float = 0.6,
         use_priority: bool = True,
+        new_priority: str = "max_ever",
     ) -> None:
+        """``new_priority``: new positions enter at the largest priority ever written
+        ("max_ever") or the largest now stored ("max_stored", the reference code; 1 when empty)."""
+        if new_priority not in ("max_ever", "max_stored"):
+            raise ValueError(
+                f"new_priority must be 'max_ever' or 'max_stored', got {new_priority!r}"
+            )
+        self.new_priority = new_priority
         self.capacity = capacity
         self.frame_stack = frame_stack
         self.unroll_steps = unroll_steps
@@ -71,13 +79,22 @@ class ReplayBuffer:
         self.slot_offset[slots] = np.arange(count)
         self.slot_id[slots] = ids
         if priorities is None:
-            values = np.full(count, self.max_priority)
+            values = np.full(count, self._entry_priority())
         else:
             values = np.asarray(priorities, dtype=np.float64) + PRIORITY_EPS
             self.max_priority = max(self.max_priority, float(values.max()))
         self.tree.set(slots, values**self.alpha)
         self.num_added += count
         self.size += count
+
+    def _entry_priority(self) -> float:
+        """The priority new positions enter at (see ``new_priority``)."""
+        if self.new_priority == "max_ever":
+            return self.max_priority
+        if self.size == 0 or self.alpha == 0.0:
+            return 1.0
+        leaves = self.tree.tree[self.tree.size : self.tree.size + self.capacity]
+        return float(leaves.max()) ** (1.0 / self.alpha)  # leaves hold priority ** alpha
 
     def _evict_oldest(self) -> None:
         block_id, first, count = self._order.popleft()
@@ -116,7 +133,7 @@ class ReplayBuffer:
         return self.slot_id[slots].copy(), weights.astype(np.float32)
 
     def value_horizons(self, ids: np.ndarray, td_steps: int, age_unit: float | None) -> np.ndarray:
-        """Off-policy-corrected horizon l = clip(td - floor(age / age_unit), 1, td) per id (SPEC §5).
+        """Off-policy-corrected horizon l = clip(td - floor(age / age_unit), 1, td) per id (Ye et al. 2021, §4.3).
 
         ``age_unit=None`` disables the correction (a fixed ``td_steps`` horizon).
         """
@@ -197,6 +214,7 @@ class ReplayBuffer:
             td_steps=self.td_steps,
             alpha=self.alpha,
             use_priority=self.use_priority,
+            new_priority=self.new_priority,
         )
         for entry in state["blocks"]:
             block = TrajectoryBlock(

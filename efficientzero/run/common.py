@@ -199,16 +199,19 @@ def checkpoint_state(
     replay: dict[str, Any],
     counters: Counters,
     rng: dict[str, Any],
+    target_saved: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """The content of ``checkpoints/latest.pt``, the same for every runtime (so either resumes).
 
     ``rng`` holds the states of the self-play, reanalysis and sampling generators
-    (``"actor"``, ``"reanalyzer"``, ``"sample"``) and torch's (``"torch"``).
+    (``"actor"``, ``"reanalyzer"``, ``"sample"``) and torch's (``"torch"``). ``target_saved``
+    holds the weights the next target refresh installs (``target_network_lag="previous"``).
     """
     return {
         "learner": learner,
         "selfplay_net": selfplay_net,
         "target_net": target_net,
+        "target_saved": target_saved,
         "replay": replay,
         "counters": asdict(counters),
         "rng": rng,

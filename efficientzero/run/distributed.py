@@ -38,7 +38,7 @@ def slack_updates(config: Config) -> float:
 
 
 def owed_updates(config: Config, env_steps: int, updates: int) -> float:
-    """Updates the learner owes after ``env_steps`` steps while collecting (SPEC §6 ratio).
+    """Updates the learner owes after ``env_steps`` steps while collecting (the replay ratio of Ye et al. 2021, Appendix A).
 
     Unlike ``update_budget`` this does not jump to ``total_updates`` when collection ends, so
     the last steps of collection are never held back.
@@ -187,6 +187,7 @@ class ReplayServer:
             td_steps=c.td_steps,
             alpha=c.priority_alpha,
             use_priority=c.use_priority,
+            new_priority=c.new_data_priority,
         )
         self.rng = np.random.default_rng(seed)
         self.age_unit = c.off_policy_age_unit if c.use_off_policy_correction else None

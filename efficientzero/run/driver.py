@@ -18,7 +18,7 @@ import torch
 from efficientzero.checkpoint import load_checkpoint, save_checkpoint, to_numpy
 from efficientzero.config import Config
 from efficientzero.envs import env_spec
-from efficientzero.learner import Learner
+from efficientzero.learner import Learner, TargetNetwork
 from efficientzero.nets import build_network
 from efficientzero.run.common import (
     Counters,
@@ -50,6 +50,9 @@ class DriverCore:
         self.learner = Learner(c, net, self.device)
         self.eval_model = inference_copy(net, c)
         self.selfplay_weights = self.target_weights = self.learner.weights()
+        self.target_schedule = TargetNetwork(
+            c.target_update_interval, c.target_network_lag, self.target_weights
+        )
         self.counters = Counters(next_eval=c.eval_interval or c.total_env_steps)
         self.recent_returns: deque[float] = deque(maxlen=20)
         self.last_metrics: dict[str, float] = {}
@@ -70,6 +73,7 @@ class DriverCore:
         state, _ = load_checkpoint(self.run_dir.latest, map_location="cpu")
         self.learner.load_state_dict(state["learner"])
         self.selfplay_weights, self.target_weights = state["selfplay_net"], state["target_net"]
+        self.target_schedule.load_state_dict(state.get("target_saved"))
         self.counters = Counters(**state["counters"])
         torch.set_rng_state(state["rng"]["torch"].cpu())
         return to_numpy(state["replay"]), state["rng"]["sample"]
@@ -80,11 +84,12 @@ class DriverCore:
         metrics, priorities = self.learner.step(batch_to(batch, self.device))
         n.updates = self.learner.updates
         selfplay_due = n.updates % c.selfplay_update_interval == 0
-        target_due = n.updates % c.target_update_interval == 0
         if selfplay_due:
             self.selfplay_weights = self.learner.weights()
-        if target_due:
-            self.target_weights = self.learner.weights()
+        target = self.target_schedule.refresh(n.updates, self.learner.weights)
+        target_due = target is not None
+        if target is not None:
+            self.target_weights = target
         self.last_metrics = metrics
         if n.updates % c.log_interval == 0:
             self.logger.scalars("train", metrics, n.updates)
@@ -125,6 +130,7 @@ class DriverCore:
             target_net=self.target_weights,
             replay=replay,
             counters=n,
+            target_saved=self.target_schedule.state_dict(),
             rng={
                 "actor": fresh,
                 "reanalyzer": fresh,

@@ -23,7 +23,7 @@ from efficientzero.actor import SelfPlayActor, visit_temperature
 from efficientzero.checkpoint import load_checkpoint, save_checkpoint, to_numpy
 from efficientzero.config import Config
 from efficientzero.envs import env_spec, make_env
-from efficientzero.learner import Learner
+from efficientzero.learner import Learner, TargetNetwork
 from efficientzero.nets import build_network
 from efficientzero.reanalyze import Reanalyzer
 from efficientzero.replay import ReplayBuffer
@@ -50,7 +50,8 @@ def update_budget(config: Config, env_steps: int) -> int:
 
 
 def replay_beta(config: Config, updates: int) -> float:
-    """Importance-sampling exponent annealed linearly from priority_beta to 1 over training."""
+    """Importance-sampling exponent annealed linearly from priority_beta to 1 over training
+    (Schaul et al. 2016, §3.4; Ye et al. 2021, Appendix A)."""
     progress = min(updates / max(config.total_updates, 1), 1.0)
     return config.priority_beta + (1.0 - config.priority_beta) * progress
 
@@ -76,6 +77,9 @@ class LocalRun:
             int(seeds[0]),
         )
         self.reanalyzer = Reanalyzer(c, inference_copy(net, c), int(seeds[1]))
+        self.target_schedule = TargetNetwork(
+            c.target_update_interval, c.target_network_lag, self.learner.weights()
+        )
         self.eval_model = inference_copy(net, c)
         self.sample_rng = np.random.default_rng(int(seeds[2]))
         self.replay = ReplayBuffer(
@@ -85,6 +89,7 @@ class LocalRun:
             td_steps=c.td_steps,
             alpha=c.priority_alpha,
             use_priority=c.use_priority,
+            new_priority=c.new_data_priority,
         )
         self.counters = Counters(
             next_eval=c.eval_interval if c.eval_interval > 0 else c.total_env_steps
@@ -119,8 +124,9 @@ class LocalRun:
         n.updates = self.learner.updates
         if n.updates % c.selfplay_update_interval == 0:
             self.actor.set_weights(self.learner.weights())
-        if n.updates % c.target_update_interval == 0:
-            self.reanalyzer.set_weights(self.learner.weights())
+        target = self.target_schedule.refresh(n.updates, self.learner.weights)
+        if target is not None:
+            self.reanalyzer.set_weights(target)
         self.last_metrics = metrics
         if n.updates % c.log_interval == 0:
             self.logger.scalars("train", metrics, n.updates)
@@ -145,6 +151,7 @@ class LocalRun:
             target_net=self.reanalyzer.model.net.state_dict(),
             replay=self.replay.state_dict(),
             counters=self.counters,
+            target_saved=self.target_schedule.state_dict(),
             rng={
                 "actor": rng_state(self.actor.rng),
                 "reanalyzer": rng_state(self.reanalyzer.rng),
@@ -165,6 +172,7 @@ class LocalRun:
         self.learner.load_state_dict(state["learner"])
         self.actor.model.net.load_state_dict(state["selfplay_net"])
         self.reanalyzer.model.net.load_state_dict(state["target_net"])
+        self.target_schedule.load_state_dict(state.get("target_saved"))
         self.replay.load_state_dict(to_numpy({k: v for k, v in state["replay"].items()}))
         self.counters = Counters(**state["counters"])
         rng = state["rng"]

@@ -110,20 +110,4 @@ def worker_seed(seed: int, role: int, index: int, incarnation: int) -> int:
 
 def batch_to(batch: Batch, device: torch.device) -> Batch:
     """``batch`` (built on a worker's CPU) with its tensors on ``device``."""
-    if device.type == "cpu":
-        return batch
-
-    def to(x: torch.Tensor) -> torch.Tensor:
-        return x.to(device, non_blocking=True)
-
-    return Batch(
-        frames=to(batch.frames),
-        actions=to(batch.actions),
-        target_value_prefixes=to(batch.target_value_prefixes),
-        target_values=to(batch.target_values),
-        target_policies=to(batch.target_policies),
-        mask=to(batch.mask),
-        value_mask=to(batch.value_mask),
-        weights=to(batch.weights),
-        indices=batch.indices,
-    )
+    return batch.to(device)

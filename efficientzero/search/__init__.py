@@ -9,12 +9,14 @@ into actions and policy targets. The exact rules are in :mod:`efficientzero.sear
 
 from efficientzero.search.acting import select_actions, visit_policy
 from efficientzero.search.gumbel import GumbelOutput, gumbel_search
+from efficientzero.search.kernels import SearchRules
 from efficientzero.search.mcts import Searcher, default_searcher, search
 from efficientzero.search.root import dirichlet_noise, masked_softmax, root_prior
 from efficientzero.search.tree import Tree
 
 __all__ = [
     "GumbelOutput",
+    "SearchRules",
     "Searcher",
     "Tree",
     "default_searcher",

@@ -1,4 +1,4 @@
-"""From root visit counts to actions and policy targets (SPEC §3, "Acting")."""
+"""From root visit counts to actions and policy targets (MuZero, Schrittwieser et al. 2020, Appendix D)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from efficientzero.search import kernels
-from efficientzero.search.mcts import Searcher, default_searcher
+from efficientzero.search.kernels import SearchRules
+from efficientzero.search.mcts import DEFAULT_RULES, Searcher, default_searcher
 from efficientzero.search.root import legal_or_all, masked_softmax
 from efficientzero.search.tree import Tree
 from efficientzero.types import RootOutput, SearchModel, SearchOutput
@@ -154,6 +155,7 @@ def gumbel_search(
     rng: np.random.Generator,
     gumbel: np.ndarray | None = None,
     searcher: Searcher | None = None,
+    rules: SearchRules = DEFAULT_RULES,
 ) -> GumbelOutput:
     """Search with Gumbel top-k and sequential halving at the root (pUCT below the root).
 
@@ -195,6 +197,7 @@ def gumbel_search(
         discount=discount,
         pb_c_base=pb_c_base,
         pb_c_init=pb_c_init,
+        rules=rules,
         root_action_fn=halving,
     )
     assert searcher.tree is not None

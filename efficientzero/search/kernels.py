@@ -7,7 +7,8 @@ on the 2-core target machine, with another process on one core, ``prange`` over 
 faster (workqueue threads) or 3-9x slower (OpenMP threads) at B = 256 and 1536; and
 ``fastmath`` is off so that scores, and hence ties, are reproducible by a plain reference.
 
-Semantics (SPEC §3; the module docstring of :mod:`efficientzero.search.tree` has the full list):
+Semantics (MuZero's pUCT, Schrittwieser et al. 2020, Appendix B; Ye et al. 2021, §4.2 and
+Appendix A; the module docstring of :mod:`efficientzero.search.tree` has the full list):
 
 - pUCT at a node with visit count N (its count when the walk arrives, the current visit not
   included) and child visits n(a):
@@ -19,16 +20,34 @@ Semantics (SPEC §3; the module docstring of :mod:`efficientzero.search.tree` ha
   root's tree; 0 before the tree has seen one.
 - Ties (scores within ``TIE_TOLERANCE`` of the best) are broken by ``tie_hash(seed, sim, node)``:
   with k tied actions, the (hash mod k)-th of them in action order is taken.
+
+:class:`SearchRules` switches three of these to the EfficientZero reference code's rules
+(docs/fidelity.md, items 5–7).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from efficientzero.search.tree import Tree
+
+
+class SearchRules(NamedTuple):
+    """Where the EfficientZero reference code's search differs from MuZero's; all off by default."""
+
+    children_visits: bool = False
+    """pUCT's N at an interior node is its children's visit sum (visits - 1), not its visits."""
+    parent_mean_q: bool = False
+    """An unvisited child's Q away from the root is (parent's mean Q + sum of visited children's
+    Q) / (visited + 1), the parent's mean Q computed the same way one level up."""
+    rebuild_min_max: bool = False
+    """After each backup the min-max bounds are rebuilt from the Q of every node of the tree
+    (with each node's own parent, unlike the reference's sibling bug), not only widened."""
+
 
 TIE_TOLERANCE = 1e-9
 """Scores within this of the best score count as tied."""
@@ -96,10 +115,21 @@ def _pick_tied(scores: np.ndarray, best: float, draw: np.uint64) -> int:
 
 @njit(cache=True, inline="always")
 def _select_child(
-    tree: Tree, b: int, node: int, sim: int, c: tuple[float, float, float], scratch: np.ndarray
-) -> int:
-    """pUCT argmax at ``node`` of root ``b``; ``c`` = (discount, pb_c_base, pb_c_init);
-    ``scratch`` [2, A] float64 holds the children's Q (row 0) and scores (row 1)."""
+    tree: Tree,
+    b: int,
+    node: int,
+    sim: int,
+    c: tuple[float, float, float],
+    rules: SearchRules,
+    parent_q: float,
+    scratch: np.ndarray,
+) -> tuple[int, float]:
+    """(pUCT argmax at ``node`` of root ``b``, the node's mean Q for its children's walk).
+
+    ``c`` = (discount, pb_c_base, pb_c_init); ``parent_q`` the parent's mean Q (used by
+    ``rules.parent_mean_q``); ``scratch`` [2, A] float64 holds the children's Q (row 0) and
+    scores (row 1).
+    """
     discount, pb_c_base, pb_c_init = c
     children = tree.children[b, node]
     q_values, scores = scratch[0], scratch[1]
@@ -111,11 +141,18 @@ def _select_child(
             q_values[a] = _q(tree, b, children[a], discount)
             q_sum += q_values[a]
             num_visited += 1
-    mean_q = q_sum / num_visited if num_visited > 0 else 0.0
+    if rules.parent_mean_q and node > 0:
+        mean_q = (parent_q + q_sum) / (num_visited + 1)
+        has_q = True
+    else:
+        mean_q = q_sum / num_visited if num_visited > 0 else 0.0
+        has_q = num_visited > 0
     lo = tree.min_q[b]
     scale = max(tree.max_q[b] - lo, MIN_Q_RANGE)
     have_stats = tree.max_q[b] >= lo
     n_parent = tree.visits[b, node]
+    if rules.children_visits and node > 0:
+        n_parent -= 1  # the root's visits already equal its children's sum
     explore = (math.log((n_parent + pb_c_base + 1.0) / pb_c_base) + pb_c_init) * math.sqrt(n_parent)
     best = -np.inf
     for a in range(children.shape[0]):
@@ -124,14 +161,15 @@ def _select_child(
             continue
         n_child = 0
         q = mean_q
-        has_q = num_visited > 0
+        known = has_q
         if children[a] >= 0:
             n_child = tree.visits[b, children[a]]
             q = q_values[a]
-        norm_q = min(max((q - lo) / scale, 0.0), 1.0) if has_q and have_stats else 0.0
+            known = True
+        norm_q = min(max((q - lo) / scale, 0.0), 1.0) if known and have_stats else 0.0
         scores[a] = tree.prior[b, node, a] * explore / (1.0 + n_child) + norm_q
         best = max(best, scores[a])
-    return _pick_tied(scores, best, tie_hash(tree.seeds[b], sim, node))
+    return _pick_tied(scores, best, tie_hash(tree.seeds[b], sim, node)), mean_q
 
 
 @njit(cache=True)
@@ -139,12 +177,14 @@ def select(
     tree: Tree,
     sim: int,
     c: tuple[float, float, float],
+    rules: SearchRules,
     forced_root_action: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """Walk down each root's tree by pUCT until an unexpanded edge.
 
-    ``c`` = (discount, pb_c_base, pb_c_init). ``forced_root_action`` [B] int64 overrides pUCT at
+    ``c`` = (discount, pb_c_base, pb_c_init); ``rules`` the :class:`SearchRules`.
+    ``forced_root_action`` [B] int64 overrides pUCT at
     the root where >= 0 (Gumbel root selection composes through it). Writes ``out`` [3, B]
     int64: the parent node of the new leaf (row 0), the action of the unexpanded edge (row 1)
     and the parent's flat index ``b * N + parent`` into the embedding store (row 2). The path
@@ -154,11 +194,13 @@ def select(
     for b in range(tree.children.shape[0]):
         node = 0
         action = forced_root_action[b]
-        if action < 0:
-            action = _select_child(tree, b, 0, sim, c, scratch)
+        mean_q = 0.0
+        if action < 0 or rules.parent_mean_q:  # a forced action needs the root's mean Q only
+            chosen, mean_q = _select_child(tree, b, 0, sim, c, rules, 0.0, scratch)
+            action = chosen if action < 0 else action
         while tree.children[b, node, action] >= 0:
             node = tree.children[b, node, action]
-            action = _select_child(tree, b, node, sim, c, scratch)
+            action, mean_q = _select_child(tree, b, node, sim, c, rules, mean_q, scratch)
         out[0, b] = node
         out[1, b] = action
         out[2, b] = b * tree.children.shape[1] + node
@@ -166,7 +208,12 @@ def select(
 
 @njit(cache=True)
 def expand_and_backup(
-    tree: Tree, node_index: int, selected: np.ndarray, step: np.ndarray, discount: float
+    tree: Tree,
+    node_index: int,
+    selected: np.ndarray,
+    step: np.ndarray,
+    discount: float,
+    rebuild_min_max: bool = False,
 ) -> None:
     """Create node ``node_index`` under each selected (parent, action) and back its value up.
 
@@ -174,6 +221,7 @@ def expand_and_backup(
     output for the new nodes: reward (column 0), value (column 1), prior (columns 2..). Backup
     from the leaf to the root: ``value_sum += v; visits += 1``; the min-max statistics take
     the node's Q = r + discount * mean value (non-root nodes); then ``v = r + discount * v``.
+    With ``rebuild_min_max`` the bounds are then recomputed from the Q of nodes 1..node_index.
     """
     i = node_index
     for b in range(tree.children.shape[0]):
@@ -198,6 +246,14 @@ def expand_and_backup(
             node = tree.parent[b, node]
         tree.value_sum[b, 0] += v
         tree.visits[b, 0] += 1
+        if rebuild_min_max:
+            lo, hi = np.inf, -np.inf
+            for n in range(1, i + 1):
+                q = _q(tree, b, n, discount)
+                lo = min(lo, q)
+                hi = max(hi, q)
+            tree.min_q[b] = lo
+            tree.max_q[b] = hi
 
 
 @njit(cache=True)

@@ -21,9 +21,13 @@ import torch
 
 from efficientzero.search import kernels
 from efficientzero.search.device import EmbeddingStore, StepOutputs
+from efficientzero.search.kernels import SearchRules
 from efficientzero.search.root import dirichlet_noise, legal_or_all, root_prior
 from efficientzero.search.tree import Tree
 from efficientzero.types import Embedding, RootOutput, SearchModel, SearchOutput
+
+DEFAULT_RULES = SearchRules()
+"""MuZero's rules (every reference-code variant off)."""
 
 RootActionFn = Callable[[Tree, int], np.ndarray | None]
 """``(tree, sim) -> [B] int64`` root actions for simulation ``sim`` (-1: pUCT), or None for pUCT."""
@@ -79,13 +83,14 @@ class Searcher:
         discount: float,
         pb_c_base: float = 19652.0,
         pb_c_init: float = 1.25,
+        rules: SearchRules = DEFAULT_RULES,
         root_action_fn: RootActionFn | None = None,
     ) -> SearchOutput:
         """Search from roots whose final prior ``prior`` [B, A] (masked, noised) is given.
 
         ``legal`` [B, A] bool root legal actions; ``seeds`` [B] uint64 tie-break seeds;
-        ``root_action_fn`` optionally chooses the root action of each simulation (it must
-        choose legal actions).
+        ``rules`` the reference-code variants (:class:`SearchRules`); ``root_action_fn``
+        optionally chooses the root action of each simulation (it must choose legal actions).
         """
         batch, num_actions = prior.shape
         if root.prior_logits.shape != (batch, num_actions) or legal.shape != prior.shape:
@@ -102,11 +107,13 @@ class Searcher:
             forced = None if root_action_fn is None else root_action_fn(tree, sim)
             forced = self._no_forced if forced is None else forced.astype(np.int64, copy=False)
             # Select on the host, one network call on the device, expand and back up on the host.
-            kernels.select(tree, sim, constants, forced, self._selected)
+            kernels.select(tree, sim, constants, rules, forced, self._selected)
             out = model.recurrent(*store.parents(self._selected))
             store.write(sim + 1, out.embedding)
             step = outputs.to_host(out.reward, out.value, out.prior_logits)
-            kernels.expand_and_backup(tree, sim + 1, self._selected, step, constants[0])
+            kernels.expand_and_backup(
+                tree, sim + 1, self._selected, step, constants[0], rules.rebuild_min_max
+            )
         return self._output(tree, root, constants[0])
 
     def _output(self, tree: Tree, root: RootOutput, discount: float) -> SearchOutput:
@@ -153,6 +160,7 @@ def search(
     legal_actions: np.ndarray | None = None,
     rng: np.random.Generator,
     searcher: Searcher | None = None,
+    rules: SearchRules = DEFAULT_RULES,
 ) -> SearchOutput:
     """Batched MCTS from B roots (see :mod:`efficientzero.search.tree` for the exact rules).
 
@@ -183,4 +191,5 @@ def search(
         discount=discount,
         pb_c_base=pb_c_base,
         pb_c_init=pb_c_init,
+        rules=rules,
     )

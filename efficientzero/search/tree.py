@@ -6,7 +6,7 @@ times. Per-node arrays are ``[B, N]``, per-edge arrays ``[B, N, A]``. Only the r
 exist are meaningful: a node's row is written when it is created, so a tree needs no clearing
 between searches (``init_roots`` resets node 0).
 
-Search semantics (SPEC §3), implemented by :mod:`efficientzero.search.kernels`:
+Search semantics (MuZero, Schrittwieser et al. 2020, Appendix B; Ye et al. 2021, Appendix A; docs/fidelity.md), implemented by :mod:`efficientzero.search.kernels`:
 
 - Selection walks down from the root taking the pUCT argmax until an unexpanded edge.
   ``score(a) = P(a) * c(N) * sqrt(N) / (1 + n(a)) + normQ(s, a)`` with

@@ -89,7 +89,7 @@ def main() -> None:
         run = LocalRun(config, run_dir, progress=False)
         start = time.perf_counter()
         while run.counters.env_steps < args.fill:
-            run.collect()  # uniform random actions below start_transitions (SPEC §4)
+            run.collect()  # uniform random actions below start_transitions (Ye et al. 2021, Appendix A)
         fill_s = time.perf_counter() - start
         run.counters.env_steps = args.fill
         selfplay_s = time_selfplay(run, args.env_steps)

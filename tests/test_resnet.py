@@ -174,6 +174,10 @@ def test_bf16_autocast_on_cpu(atari_net: ResNetNet) -> None:
         values = sum(v.float().logsumexp(1).mean() for v in out["value_logits"])
         loss = values + sum(p.float().sum() for p in out["projections"])
     assert out["latents"][-1].shape == (2, 64, 6, 6)
+    # the trunk runs in bf16; the heads (and so every scalar the search reads) in fp32
+    assert out["latents"][-1].dtype == torch.bfloat16
+    for key in ("prefix_logits", "value_logits", "policy_logits"):
+        assert all(x.dtype == torch.float32 for x in out[key]), key
     assert out["prefix_logits"][-1].shape == (2, SUPPORT)
     assert out["projections"][0].shape == (2, 1024)
     for key in ("latents", "prefix_logits", "value_logits", "policy_logits", "projections"):

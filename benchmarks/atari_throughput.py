@@ -22,37 +22,37 @@ from pathlib import Path
 
 import torch
 
-from efficientzero.config import make_preset
-from efficientzero.run.common import RunDirectory
-from efficientzero.run.local import LocalRun, replay_beta
+from efficientzero.presets import make_preset
+from efficientzero.run.directory import RunDirectory
+from efficientzero.run.local import LocalSource, local_trainer
+from efficientzero.run.schedule import replay_beta
+from efficientzero.run.trainer import Trainer
 
 
-def time_selfplay(run: LocalRun, env_steps: int) -> float:
+def time_selfplay(source: LocalSource, env_steps: int) -> float:
     """Seconds per agent step of self-play with search."""
     start, steps = time.perf_counter(), 0
     while steps < env_steps:
-        steps += run.actor.step(temperature=1.0).env_steps
+        steps += source.actor.step(temperature=1.0).env_steps
     return (time.perf_counter() - start) / steps
 
 
-def time_updates(run: LocalRun, updates: int) -> dict[str, float]:
-    """Mean seconds per update for sampling, reanalysis and the gradient step."""
+def time_updates(run: Trainer, source: LocalSource, updates: int) -> dict[str, float]:
+    """Mean seconds per update for sampling, reanalysis and the gradient step (the trainer's
+    own calls: ``source.next_batch`` is ``sample`` then ``make_batch``, then ``learn``)."""
     c = run.config
     totals = {"sample": 0.0, "reanalyze": 0.0, "learn": 0.0}
     roots = 0
     for _ in range(updates):
         t0 = time.perf_counter()
-        sampled = run.replay.sample(
-            c.batch_size, replay_beta(c, 0), run.sample_rng, c.off_policy_age_unit
-        )
+        sampled = source.sample(replay_beta(c, run.counters.updates))
         t1 = time.perf_counter()
-        batch = run.reanalyzer.make_batch(sampled, run.device)
+        batch = source.reanalyzer.make_batch(sampled, run.device)
         t2 = time.perf_counter()
-        _, priorities = run.learner.step(batch)
+        run.learn(batch)
         if run.device.type == "cuda":
             torch.cuda.synchronize()
         t3 = time.perf_counter()
-        run.replay.update_priorities(batch.indices, priorities)
         totals["sample"] += t1 - t0
         totals["reanalyze"] += t2 - t1
         totals["learn"] += t3 - t2
@@ -86,15 +86,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = RunDirectory(Path(tmp) / "run")
         run_dir.create(config)
-        run = LocalRun(config, run_dir, progress=False)
+        run = local_trainer(config, run_dir, progress=False)
+        source = run.source
+        assert isinstance(source, LocalSource)
+        run.start()
         start = time.perf_counter()
         while run.counters.env_steps < args.fill:
-            run.collect()  # uniform random actions below start_transitions (Ye et al. 2021, Appendix A)
+            # uniform random actions below start_transitions (Ye et al. 2021, Appendix A)
+            run.absorb(source.collect(run.counters, learner_idle=True))
         fill_s = time.perf_counter() - start
-        run.counters.env_steps = args.fill
-        selfplay_s = time_selfplay(run, args.env_steps)
-        time_updates(run, 1)  # warm-up: compilation, allocator, cudnn autotuning
-        update = time_updates(run, args.updates)
+        selfplay_s = time_selfplay(source, args.env_steps)
+        time_updates(run, source, 1)  # warm-up: compilation, allocator, cudnn autotuning
+        update = time_updates(run, source, args.updates)
         run.logger.close()
 
     per_update = update["sample"] + update["reanalyze"] + update["learn"]
@@ -122,7 +125,7 @@ def main() -> None:
             "selfplay_overlapped_with_learning": round(max(selfplay_total, learn_total) / 3600, 2),
             "inputs": {"total_env_steps": c.total_env_steps, "total_updates": c.total_updates},
         },
-        "replay_bytes_mib": round(run.replay.nbytes() / 2**20, 1),
+        "replay_bytes_mib": round(source.replay.nbytes() / 2**20, 1),
         "eval_note": "no evaluation here; see metrics.jsonl of a training run",
     }
     print(json.dumps(result, indent=2))

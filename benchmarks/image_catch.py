@@ -74,7 +74,7 @@ def make_catch(config, *, evaluation: bool = False, render_mode=None) -> gym.Env
 
 def catch_config(seed: int, env_steps: int):
     """The cartpole preset's optimisation with the small ResNet; no augmentation on 8x8 cells."""
-    from efficientzero.config import make_preset
+    from efficientzero.presets import make_preset
 
     return make_preset("cartpole").replace(
         env_id="Catch-8x8",
@@ -118,20 +118,22 @@ def main() -> None:
             overrides[name] = json.loads(text)
         except json.JSONDecodeError:
             overrides[name] = text
-    import efficientzero.run.common as common
     import efficientzero.run.local as local
+    import efficientzero.run.trainer as trainer
     from efficientzero.envs import EnvSpec
+    from efficientzero.run.directory import RunDirectory
 
     def spec(config) -> EnvSpec:
         return EnvSpec(Catch.observation_space.shape, np.dtype(np.uint8), 3)
 
     local.make_env = make_catch  # type: ignore[assignment]
     local.env_spec = spec  # type: ignore[assignment]
-    common.make_env = make_catch  # type: ignore[assignment]
+    trainer.make_env = make_catch  # type: ignore[assignment]
+    trainer.env_spec = spec  # type: ignore[assignment]
     config = catch_config(args.seed, args.env_steps).replace(**overrides).validate()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = common.RunDirectory(Path(tmp) / "run")
+        run_dir = RunDirectory(Path(tmp) / "run")
         run_dir.create(config)
         local.train_local(config, run_dir, progress=False)
         rows = [json.loads(line) for line in run_dir.metrics_path.read_text().splitlines()]

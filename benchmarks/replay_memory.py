@@ -14,7 +14,7 @@ import resource
 
 import numpy as np
 
-from efficientzero.config import make_preset
+from efficientzero.presets import make_preset
 from efficientzero.replay import ReplayBuffer
 from efficientzero.types import TrajectoryBlock
 
@@ -42,7 +42,6 @@ def synthetic_block(
         frames=rng.integers(0, 256, size=(stack - 1 + n + 1, *shape), dtype=np.uint8),
         actions=rng.integers(actions, size=n),
         rewards=np.zeros(n, np.float32),
-        root_values=np.zeros(n, np.float32),
         policies=np.full((n, actions), 1.0 / actions, np.float32),
         num_positions=positions,
         episode_end=False,

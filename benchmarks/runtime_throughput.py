@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from efficientzero.config import Config, make_preset
-from efficientzero.run.common import RunDirectory
+from efficientzero.config import Config
+from efficientzero.presets import make_preset
+from efficientzero.run.directory import RunDirectory
 
 WAIT_FIELDS = ("selfplay_wait_s", "learner_wait_s", "learner_idle_s", "bottleneck", "restarts")
 
@@ -76,7 +77,7 @@ def run_one(config: Config, spec: str, root: Path) -> dict[str, Any]:
         "total_s": round(total, 2),
         "env_steps_per_s": round(record["env_steps"] / loop, 1),
         "updates_per_s": round(record["updates"] / loop, 2),
-        **{key: record[key] for key in WAIT_FIELDS if key in record},
+        **{key: record["runtime"][key] for key in WAIT_FIELDS if key in record["runtime"]},
     }
 
 

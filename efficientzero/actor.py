@@ -34,13 +34,12 @@ class TrajectoryBuilder:
         self.frames: list[np.ndarray] = []
         self.actions: list[int] = []
         self.rewards: list[float] = []
-        self.root_values: list[float] = []
         self.policies: list[np.ndarray] = []
 
     def start(self, frame: np.ndarray) -> None:
         """Begin an episode: ``frame_stack - 1`` copies of the first frame pad the first stack."""
         self.frames = [frame] * self.frame_stack
-        self.actions, self.rewards, self.root_values, self.policies = [], [], [], []
+        self.actions, self.rewards, self.policies = [], [], []
 
     def stacked(self) -> np.ndarray:
         """The current stacked observation ``[S, *F]``."""
@@ -50,14 +49,12 @@ class TrajectoryBuilder:
         self,
         action: int,
         reward: float,
-        root_value: float,
         policy: np.ndarray,
         next_frame: np.ndarray,
     ) -> TrajectoryBlock | None:
         """Record a step; returns a block once ``block_length + pad_steps`` steps are held."""
         self.actions.append(action)
         self.rewards.append(float(np.sign(reward)) if self.clip_rewards else float(reward))
-        self.root_values.append(root_value)
         self.policies.append(policy)
         self.frames.append(next_frame)
         if len(self.actions) < self.block_length + self.pad_steps:
@@ -67,7 +64,7 @@ class TrajectoryBuilder:
         # The next block starts at step ``cut``: keep its stack padding and the shared pad steps.
         self.frames = self.frames[cut:]
         self.actions, self.rewards = self.actions[cut:], self.rewards[cut:]
-        self.root_values, self.policies = self.root_values[cut:], self.policies[cut:]
+        self.policies = self.policies[cut:]
         return block
 
     def finish(self, terminated: bool) -> TrajectoryBlock | None:
@@ -81,7 +78,6 @@ class TrajectoryBuilder:
             frames=np.stack(self.frames),
             actions=np.asarray(self.actions, dtype=np.int64),
             rewards=np.asarray(self.rewards, dtype=np.float32),
-            root_values=np.asarray(self.root_values, dtype=np.float32),
             policies=np.stack(self.policies).astype(np.float32),
             num_positions=num_positions,
             episode_end=episode_end,
@@ -93,14 +89,12 @@ class TrajectoryBuilder:
 class StepResult:
     blocks: list[TrajectoryBlock] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
-    episode_lengths: list[int] = field(default_factory=list)
     env_steps: int = 0
 
     def record(self, info: dict) -> None:
         """Keep the statistics of a game that ended (``info["episode"]``), if one did."""
         if "episode" in info:
             self.episode_returns.append(float(np.asarray(info["episode"]["r"])))
-            self.episode_lengths.append(int(np.asarray(info["episode"]["l"])))
 
 
 def visit_temperature(config: Config, updates: int) -> float:
@@ -152,13 +146,13 @@ class SelfPlayActor:
     def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
         self.model.net.load_state_dict(weights)
 
-    def _plan(self, temperature: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(actions [E], root values [E], policies [E, A]) from one batched search."""
+    def _plan(self, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+        """(actions [E], policies [E, A]) from one batched search."""
         frames = torch.from_numpy(np.stack([b.stacked() for b in self.builders]))
         result = plan(
             self.config, self.model, self.model.root(frames), self.rng, self.searcher, explore=True
         )
-        return choose_actions(result, temperature, self.rng), result.root_values, result.policy
+        return choose_actions(result, temperature, self.rng), result.policy
 
     def step(self, temperature: float, random_actions: bool = False) -> StepResult:
         """One action in every environment; returns finished blocks and episode statistics."""
@@ -167,18 +161,15 @@ class SelfPlayActor:
             random_actions
         ):  # before learning starts (Ye et al. 2021, Appendix A): uniform, no search
             actions = self.rng.integers(self.num_actions, size=num_envs)
-            root_values = np.zeros(num_envs, dtype=np.float32)
             policies = np.full(
                 (num_envs, self.num_actions), 1.0 / self.num_actions, dtype=np.float32
             )
         else:
-            actions, root_values, policies = self._plan(temperature)
+            actions, policies = self._plan(temperature)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             frame, reward, terminated, truncated, info = env.step(int(actions[i]))
-            block = builder.add(
-                int(actions[i]), float(reward), float(root_values[i]), policies[i], frame
-            )
+            block = builder.add(int(actions[i]), float(reward), policies[i], frame)
             if block is not None:
                 result.blocks.append(block)
             result.record(info)

@@ -1,14 +1,12 @@
 """Benchmarks of the library's hot paths (never run as tests).
 
-``python -m efficientzero.bench`` prints the search benchmark as JSON. The search is driven by a
+``efficientzero bench search`` prints the search benchmark as JSON. The search is driven by a
 constant-cost fake model, so the figures measure the search itself: kernels, root preparation
 and the glue around the network call (embedding gathers and stores, host/device transfers).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 import time
 from typing import Any
@@ -103,21 +101,3 @@ def bench_search(
     """
     results = [_time_search(b, a, simulations, repeats, device) for a in actions for b in batches]
     return {"device": device, "torch_threads": torch.get_num_threads(), "results": results}
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256, 1536])
-    parser.add_argument("--actions", type=int, nargs="+", default=[4, 18])
-    parser.add_argument("--simulations", type=int, default=50)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
-    result = bench_search(
-        tuple(args.batches), tuple(args.actions), args.simulations, args.repeats, args.device
-    )
-    print(json.dumps(result, indent=2))
-
-
-if __name__ == "__main__":
-    main()

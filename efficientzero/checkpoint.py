@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,10 @@ class CheckpointError(RuntimeError):
 
 def _to_torch(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(value))
+        with warnings.catch_warnings():
+            # Arrays from Ray's object store are read-only views; they are only read here.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, dict):
         return {k: _to_torch(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -47,6 +51,15 @@ def to_numpy(value: Any) -> Any:
     if isinstance(value, list):
         return [to_numpy(v) for v in value]
     return value
+
+
+def generator_state(rng: np.random.Generator) -> str:
+    """A numpy generator's state as a JSON string (checkpoints hold no pickled objects)."""
+    return json.dumps(rng.bit_generator.state)
+
+
+def set_generator_state(rng: np.random.Generator, state: str) -> None:
+    rng.bit_generator.state = json.loads(state)
 
 
 def save_checkpoint(path: Path, state: dict[str, Any], config: Config) -> None:
@@ -72,10 +85,13 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
+        # torch's own message advises loading with weights_only=False, which would run whatever
+        # code the file holds: never repeat that advice, say what is wrong and what to do.
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or not an efficientzero checkpoint ({type(error).__name__}: "
-            f"{str(error).splitlines()[0] if str(error) else ''})"
-        ) from error
+            f"checkpoint {path} is corrupt or not an efficientzero checkpoint "
+            f"({type(error).__name__}); use another checkpoint (a run keeps latest.pt and final.pt) "
+            "or start a new run"
+        ) from None
     if not isinstance(payload, dict) or "format_version" not in payload or "config" not in payload:
         raise CheckpointError(f"checkpoint {path} is not an efficientzero checkpoint")
     if payload["format_version"] != FORMAT_VERSION:

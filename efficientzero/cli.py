@@ -1,4 +1,5 @@
-"""The ``efficientzero`` command: train | eval | config | bench | report.
+"""The ``efficientzero`` command: one table of subcommands (``COMMANDS``), each a parser and a
+handler over the Python API (``efficientzero.api``).
 
 Command-level flags are parsed here; everything else on a ``train`` or ``config`` line is a
 Config field override parsed by tyro (``--num-simulations 25``, ``--use-consistency False``),
@@ -10,11 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from efficientzero.config import PRESETS, Config, ConfigError, make_preset
+from efficientzero.config import Config, ConfigError
+from efficientzero.presets import PRESETS, make_preset
 
-COMMANDS = ("train", "eval", "config", "bench", "report")
+
+class UsageError(Exception):
+    """Bad command-line usage (exit code 2)."""
 
 
 def _tyro_markers() -> tuple:
@@ -24,14 +30,20 @@ def _tyro_markers() -> tuple:
     return (tyro.conf.FlagConversionOff,)
 
 
-class UsageError(Exception):
-    """Bad command-line usage (exit code 2)."""
+def _parse_overrides(base: Config, overrides: list[str], prog: str) -> Config:
+    import tyro
 
-
-def _preset_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=prog, description=description, allow_abbrev=False, add_help=False
+    return tyro.cli(
+        Config,
+        default=base,
+        args=overrides,
+        prog=prog,
+        description="Config field overrides",
+        config=_tyro_markers(),
     )
+
+
+def _preset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
         default="cartpole",
@@ -41,41 +53,39 @@ def _preset_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "--env", default=None, help="environment id or Atari game name (default: the preset's)"
     )
     parser.add_argument(
-        "--env-steps", type=int, default=None, help="total_env_steps (agent steps of experience)"
+        "--env-steps",
+        type=int,
+        default=None,
+        help="total_env_steps (agent steps of experience); total_updates scales with it "
+        "unless --total-updates is given",
     )
     parser.add_argument(
         "-h", "--help", action="store_true", help="show this help and every config field"
     )
-    return parser
+
+
+def _with_env_steps(config: Config, env_steps: int | None, overrides: list[str]) -> Config:
+    """``--env-steps N``: total_env_steps N, and total_updates in proportion unless given."""
+    if env_steps is None:
+        return config
+    given = any(a.split("=")[0] in ("--total-updates", "--total_updates") for a in overrides)
+    return config.with_env_steps(env_steps, config.total_updates if given else None)
 
 
 def resolve_config(args: argparse.Namespace, overrides: list[str], prog: str) -> Config:
-    """The preset for ``--preset/--env`` with ``overrides`` applied, validated."""
-    import tyro
-
+    """The preset for ``--preset/--env`` with ``--env-steps`` and ``overrides``, validated."""
     base = make_preset(args.preset, args.env)
-    if getattr(args, "env_steps", None) is not None:
-        base = base.replace(total_env_steps=args.env_steps)
     if args.help:
         overrides = ["--help"]
-    config = tyro.cli(
-        Config,
-        default=base,
-        args=overrides,
-        prog=prog,
-        description="Config field overrides",
-        config=_tyro_markers(),
-    )
-    return config.validate()
+    config = _parse_overrides(base, overrides, prog)
+    return _with_env_steps(config, args.env_steps, overrides).validate()
 
 
 # ---------------------------------------------------------------------------------- commands
 
 
-def cmd_train(argv: list[str]) -> int:
-    from efficientzero.run.common import RunDirectory, default_run_dir
-
-    parser = _preset_parser("efficientzero train", "Train EfficientZero (CartPole-v1 by default).")
+def _train_parser(parser: argparse.ArgumentParser) -> None:
+    _preset_arguments(parser)
     parser.add_argument(
         "--run-dir",
         type=Path,
@@ -88,81 +98,41 @@ def cmd_train(argv: list[str]) -> int:
         help="continue the run in --run-dir from its last checkpoint",
     )
     parser.add_argument("--no-progress", action="store_true", help="no live progress line")
-    args, rest = parser.parse_known_args(argv)
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    from efficientzero.api import train
+    from efficientzero.run.directory import RunDirectory
+
     if args.help:
-        parser.print_help()
+        args.parser.print_help()
         print()
     if args.resume:
         if args.run_dir is None:
             raise UsageError("--resume needs --run-dir DIR (the run to continue)")
-        return _resume(args, rest)
-    config = resolve_config(args, rest, "efficientzero train")
-    from efficientzero.envs import env_spec
-
-    env_spec(config)  # unknown or unsuitable environments fail before anything is written
-    run_dir = RunDirectory(args.run_dir or default_run_dir(config))
-    run_dir.create(config)
-    return _train(config, run_dir, resume=False, progress=not args.no_progress)
-
-
-def _resume(args: argparse.Namespace, rest: list[str]) -> int:
-    import tyro
-
-    from efficientzero.checkpoint import check_compatible
-    from efficientzero.run.common import RunDirectory, RunDirectoryError
-
-    run_dir = RunDirectory(args.run_dir)
-    saved = run_dir.saved_config()
-    if not run_dir.latest.is_file():
-        raise RunDirectoryError(
-            f"{run_dir.path} has no checkpoint to resume from ({run_dir.latest} is missing)"
-        )
-    requested = tyro.cli(
-        Config,
-        default=saved,
-        args=rest,
-        prog="efficientzero train --resume",
-        config=_tyro_markers(),
-    )
-    if args.env_steps is not None:
-        requested = requested.replace(total_env_steps=args.env_steps)
-    check_compatible(saved, requested.validate(), f"run {run_dir.path}")
-    if requested != saved:
-        run_dir.config_path.write_text(requested.to_json() + "\n")
-    return _train(requested, run_dir, resume=True, progress=not args.no_progress)
-
-
-def _train(config: Config, run_dir, *, resume: bool, progress: bool) -> int:
-    if config.runtime == "ray":
-        from efficientzero.run.ray import train_ray
-
-        record = train_ray(config, run_dir, resume=resume, progress=progress)
+        saved = RunDirectory(args.run_dir).saved_config()
+        requested = _parse_overrides(saved, rest, "efficientzero train --resume")
+        config = _with_env_steps(requested, args.env_steps, rest)
     else:
-        from efficientzero.run.local import train_local
-
-        record = train_local(config, run_dir, resume=resume, progress=progress)
-    print(json.dumps({"run_dir": str(run_dir.path), **record}))
+        config = resolve_config(args, rest, "efficientzero train")
+    result = train(config, args.run_dir, resume=args.resume, progress=not args.no_progress)
+    print(json.dumps({"run_dir": str(result.run_dir), **result.record}))
     return 0
 
 
-def cmd_config(argv: list[str]) -> int:
-    parser = _preset_parser("efficientzero config", "Print the resolved config as JSON.")
-    args, rest = parser.parse_known_args(argv)
+def _config_parser(parser: argparse.ArgumentParser) -> None:
+    _preset_arguments(parser)
+
+
+def cmd_config(args: argparse.Namespace, rest: list[str]) -> int:
     if args.help:
-        parser.print_help()
+        args.parser.print_help()
         print()
     print(resolve_config(args, rest, "efficientzero config").to_json())
     return 0
 
 
-def cmd_eval(argv: list[str]) -> int:
-    from efficientzero.run.evaluation import eval_command
-
-    parser = argparse.ArgumentParser(
-        prog="efficientzero eval",
-        description="Evaluate a run's final weights (or any checkpoint).",
-        allow_abbrev=False,
-    )
+def _eval_parser(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--run-dir", type=Path, help="a finished run directory (uses checkpoints/final.pt)"
@@ -187,50 +157,51 @@ def cmd_eval(argv: list[str]) -> int:
         help="summary JSON path (default: <run-dir>/eval.json or next to the checkpoint)",
     )
     parser.add_argument("--device", default="auto", help="torch device (default: auto)")
-    args = parser.parse_args(argv)
-    return eval_command(
-        args.run_dir,
-        args.checkpoint,
+
+
+def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
+    from efficientzero.api import evaluate
+
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
+    summary = evaluate(
+        args.run_dir if args.run_dir is not None else args.checkpoint,
         episodes=args.episodes,
         seed=args.seed,
         video=args.video,
         out=args.out,
         device=args.device,
     )
+    print(json.dumps(summary))
+    return 0
 
 
-def cmd_bench(argv: list[str]) -> int:
-    from efficientzero.bench import bench_search
-
-    parser = argparse.ArgumentParser(
-        prog="efficientzero bench", description="Benchmarks (JSON on stdout).", allow_abbrev=False
-    )
+def _bench_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "what", choices=["search"], help="search: batched MCTS with a constant-cost fake model"
     )
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 8, 64, 256, 1536])
     parser.add_argument("--actions", type=int, nargs="+", default=[4, 18])
     parser.add_argument("--simulations", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
+
+
+def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
+    from efficientzero.bench import bench_search
+
     result = bench_search(
         batches=tuple(args.batches),
         actions=tuple(args.actions),
         simulations=args.simulations,
+        repeats=args.repeats,
         device=args.device,
     )
     print(json.dumps(result, indent=2))
     return 0
 
 
-def cmd_report(argv: list[str]) -> int:
-    from efficientzero.report import report_command
-
-    parser = argparse.ArgumentParser(
-        prog="efficientzero report",
-        description="Score report over finished runs.",
-        allow_abbrev=False,
-    )
+def _report_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "run_dirs", type=Path, nargs="+", help="run directories (or folders holding them)"
     )
@@ -239,52 +210,93 @@ def cmd_report(argv: list[str]) -> int:
     )
     parser.add_argument("--format", choices=["md", "html", "both"], default="both")
     parser.add_argument("--bootstrap-reps", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+
+
+def cmd_report(args: argparse.Namespace, rest: list[str]) -> int:
+    from efficientzero.report import report_command
+
     return report_command(args.run_dirs, args.out, args.format, args.bootstrap_reps, args.seed)
 
 
-HANDLERS = {
-    "train": cmd_train,
-    "eval": cmd_eval,
-    "config": cmd_config,
-    "bench": cmd_bench,
-    "report": cmd_report,
+@dataclass(frozen=True)
+class Command:
+    summary: str
+    """One line for ``efficientzero --help``."""
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace, list[str]], int]
+    config_overrides: bool = False
+    """Unknown arguments are Config field overrides (train, config); else they are errors."""
+
+
+COMMANDS: dict[str, Command] = {
+    "train": Command(
+        "train an agent (CartPole-v1 by default; --preset atari100k --env Breakout)",
+        _train_parser,
+        cmd_train,
+        config_overrides=True,
+    ),
+    "eval": Command("evaluate a run's final weights or a checkpoint", _eval_parser, cmd_eval),
+    "config": Command(
+        "print the resolved config as JSON", _config_parser, cmd_config, config_overrides=True
+    ),
+    "bench": Command("benchmarks, JSON on stdout (bench search)", _bench_parser, cmd_bench),
+    "report": Command(
+        "score tables, aggregates and plots over finished runs", _report_parser, cmd_report
+    ),
 }
+
+
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {cmd.summary}" for name, cmd in COMMANDS.items()]
+    return (
+        f"usage: efficientzero {{{','.join(COMMANDS)}}} ...\n\n"
+        + "\n".join(lines)
+        + "\n\nRun `efficientzero <command> --help` for details."
+    )
+
+
+def _parser(name: str, command: Command) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=f"efficientzero {name}",
+        description=command.summary[0].upper() + command.summary[1:] + ".",
+        allow_abbrev=False,
+        add_help=not command.config_overrides,  # their --help also lists the config fields
+    )
+    command.add_arguments(parser)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(
-            "usage: efficientzero {train,eval,config,bench,report} ...\n\n"
-            "  train   train an agent (CartPole-v1 by default; --preset atari100k --env Breakout)\n"
-            "  eval    evaluate a run's final weights or a checkpoint\n"
-            "  config  print the resolved config as JSON\n"
-            "  bench   benchmarks (bench search)\n"
-            "  report  score tables, aggregates and plots over finished runs\n\n"
-            "Run `efficientzero <command> --help` for details."
-        )
+        print(_usage())
         return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command not in HANDLERS:
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
         print(
-            f"efficientzero: error: unknown command {command!r} (choose from {', '.join(COMMANDS)})",
+            f"efficientzero: error: unknown command {name!r} (choose from {', '.join(COMMANDS)})",
             file=sys.stderr,
         )
         return 2
     from efficientzero.checkpoint import CheckpointError
-    from efficientzero.run.common import RunDirectoryError
+    from efficientzero.run.directory import RunDirectoryError
 
+    command = COMMANDS[name]
+    parser = _parser(name, command)
     try:
-        return HANDLERS[command](rest)
+        if command.config_overrides:
+            args, extra = parser.parse_known_args(rest)
+        else:
+            args, extra = parser.parse_args(rest), []
+        args.parser = parser
+        return command.handler(args, extra)
     except (ConfigError, CheckpointError, RunDirectoryError, UsageError) as error:
-        print(f"efficientzero {command}: error: {error}", file=sys.stderr)
+        print(f"efficientzero {name}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(
-            f"efficientzero {command}: interrupted (the last checkpoint was saved)", file=sys.stderr
-        )
+        print(f"efficientzero {name}: interrupted (the last checkpoint was saved)", file=sys.stderr)
         return 130
 
 

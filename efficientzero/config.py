@@ -1,9 +1,13 @@
-"""One frozen configuration for every part of the library, plus presets.
+"""One frozen configuration for every part of the library.
+
+``Config()`` is EfficientZero as the paper ran it: the Atari 100k settings of Ye et al. 2021
+(§5 and Appendix A; docs/fidelity.md lists each rule and the reference code's alternatives).
+Presets (``efficientzero.presets``) are plain functions that change a few fields of it.
 
 Every field has a docstring (shown by ``efficientzero train --help``) and can be overridden on
-the command line (``--num-simulations 25`` or ``--num_simulations 25``). Presets are plain
-functions returning a ``Config``; derived values are properties computed in one place, and
-``validate`` rejects out-of-range or contradictory values with a message that names the field.
+the command line (``--num-simulations 25`` or ``--num_simulations 25``). A field's range check
+sits next to it (``positive(8)``, ``fraction(0.25)``, ...); checks between fields are in
+``_check_combinations``. Derived values are properties computed in one place.
 """
 
 from __future__ import annotations
@@ -22,17 +26,65 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class _Range:
+    """A field's range: ``ok(value)`` must hold; ``wanted`` completes "<field> must ..."."""
+
+    ok: Callable[[Any], bool]
+    wanted: str
+
+
+def checked(default: Any, ok: Callable[[Any], bool], wanted: str) -> Any:
+    """A dataclass field with ``default`` whose values must satisfy ``ok`` (see ``validate``)."""
+    return dataclasses.field(default=default, metadata={"range": _Range(ok, wanted)})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def positive(default: int) -> Any:
+    return checked(default, lambda v: _is_int(v) and v > 0, "be a positive integer")
+
+
+def non_negative(default: float) -> Any:
+    return checked(default, lambda v: v >= 0, "be >= 0")
+
+
+def above_zero(default: float) -> Any:
+    return checked(default, lambda v: v > 0, "be > 0")
+
+
+def fraction(default: float) -> Any:
+    return checked(default, lambda v: 0.0 <= v <= 1.0, "be in [0, 1]")
+
+
+def positive_or_none(default: int | None) -> Any:
+    return checked(default, lambda v: v is None or (_is_int(v) and v > 0), "be positive or None")
+
+
+def non_negative_or_none(default: int | None) -> Any:
+    return checked(default, lambda v: v is None or (_is_int(v) and v >= 0), "be >= 0 or None")
+
+
+def _is_device(name: Any) -> bool:
+    return isinstance(name, str) and (name in ("auto", "cpu") or name.startswith("cuda"))
+
+
+@dataclass(frozen=True)
 class Config:
-    """EfficientZero configuration (flat; field names follow the paper and the reference code)."""
+    """EfficientZero configuration (flat; field names follow the paper and the reference code).
+
+    The defaults are the paper's Atari 100k settings (Ye et al. 2021, Appendix A).
+    """
 
     # ----------------------------------------------------------------------------- run
-    preset: str = "cartpole"
+    preset: str = "atari100k"
     """Name of the preset this config was built from (recorded in config.json; reports group by it)."""
-    env_id: str = "CartPole-v1"
+    env_id: str = "ALE/Breakout-v5"
     """Gymnasium environment id (vector presets) or Atari game name / ALE id (atari100k preset)."""
     seed: int = 0
     """Seed for environments, networks, search and replay sampling."""
-    device: str = "auto"
+    device: str = checked("auto", _is_device, "be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     """Torch device for networks and search: "auto" (CUDA when available), "cpu", "cuda", "cuda:N"."""
     runtime: Literal["local", "ray"] = "local"
     """Run everything in one process ("local", the default) or as Ray actors ("ray")."""
@@ -40,29 +92,29 @@ class Config:
     """Torch intra-op CPU threads (0: torch's default, one per core)."""
 
     # ----------------------------------------------------------------------------- environment
-    num_envs: int = 8
+    num_envs: int = positive(8)
     """Environments stepped together by one self-play actor (one batched search per step)."""
-    frame_stack: int = 1
+    frame_stack: int = positive(4)
     """Observations stacked as network input (4 for Atari; stacks are rebuilt from single frames)."""
-    max_episode_steps: int | None = None
+    max_episode_steps: int | None = positive_or_none(3000)
     """Training episodes are truncated after this many agent steps (None: the environment's own limit)."""
-    eval_max_episode_steps: int | None = None
+    eval_max_episode_steps: int | None = positive_or_none(27000)
     """Evaluation episodes are truncated after this many agent steps (None: the environment's own limit)."""
-    clip_rewards: bool = False
+    clip_rewards: bool = True
     """Store sign(reward) for training (Atari); evaluation always reports the unclipped score."""
-    eval_episodes: int = 16
+    eval_episodes: int = positive(32)
     """Episodes of ``efficientzero eval`` (run in parallel, argmax of visits, no root noise; 32 in Atari 100k)."""
-    periodic_eval_episodes: int | None = None
+    periodic_eval_episodes: int | None = positive_or_none(8)
     """Episodes of each evaluation during training (None: eval_episodes)."""
-    repeat_action_probability: float = 0.0
+    repeat_action_probability: float = fraction(0.0)
     """Atari only: sticky-action probability (the 100k protocol uses 0)."""
-    frame_skip: int = 4
+    frame_skip: int = positive(4)
     """Atari only: emulator frames per agent step (max-pool of the last two, rewards summed)."""
-    obs_size: int = 96
+    obs_size: int = positive(96)
     """Atari only: observations are resized to obs_size x obs_size."""
     gray_scale: bool = False
     """Atari only: grayscale instead of RGB frames."""
-    noop_max: int = 30
+    noop_max: int = non_negative(30)
     """Atari only: up to this many random no-ops after reset."""
     episode_life: bool = True
     """Atari only: a lost life ends the training episode (never in evaluation)."""
@@ -72,25 +124,25 @@ class Config:
     # ----------------------------------------------------------------------------- networks
     network: Literal["auto", "mlp", "resnet"] = "auto"
     """Network family: "mlp" for vector observations, "resnet" for images, "auto" picks by observation rank."""
-    latent_dim: int = 64
+    latent_dim: int = positive(64)
     """MLP networks: size of the latent state."""
-    hidden_size: int = 128
+    hidden_size: int = positive(128)
     """MLP networks: width of hidden layers."""
-    num_channels: int = 64
+    num_channels: int = positive(64)
     """ResNet networks: channels of the 6x6 latent."""
-    num_blocks: int = 1
+    num_blocks: int = non_negative(1)
     """ResNet networks: residual blocks in the dynamics and prediction trunks."""
-    reduced_channels: int = 16
+    reduced_channels: int = positive(16)
     """ResNet networks: channels of the 1x1 convolutions before the value, policy and value-prefix heads."""
-    head_hidden_size: int = 32
+    head_hidden_size: int = positive(32)
     """Hidden width of the value, policy and value-prefix MLP heads."""
-    lstm_hidden_size: int = 512
+    lstm_hidden_size: int = positive(512)
     """Hidden size of the value-prefix LSTM."""
-    projection_dim: int = 1024
+    projection_dim: int = positive(1024)
     """Consistency projector: hidden and output width."""
-    projection_head_dim: int = 512
+    projection_head_dim: int = positive(512)
     """Consistency prediction head: hidden width (output is projection_dim)."""
-    support_size: int = 300
+    support_size: int = positive(300)
     """Scalars are categorical over the integers [-support_size, support_size] after the h transform."""
     scale_latent: bool = False
     """Min-max scale each latent state to [0, 1] (MuZero); the EfficientZero reference does not."""
@@ -102,23 +154,23 @@ class Config:
     # ----------------------------------------------------------------------------- search
     search_algorithm: Literal["puct", "gumbel"] = "puct"
     """Root selection: pUCT with Dirichlet noise (the paper) or Gumbel top-k with sequential halving (EfficientZero V2)."""
-    gumbel_max_considered_actions: int = 16
+    gumbel_max_considered_actions: int = checked(16, lambda v: v >= 2, "be >= 2")
     """Gumbel search: actions considered at the root."""
-    num_simulations: int = 50
+    num_simulations: int = positive(50)
     """Simulations per search."""
-    discount: float = 0.997**4
+    discount: float = checked(0.997**4, lambda v: 0.0 < v <= 1.0, "be in (0, 1]")
     """Discount per agent step (0.997 per frame with frame skip 4 in Atari)."""
-    pb_c_base: float = 19652.0
+    pb_c_base: float = above_zero(19652.0)
     """pUCT exploration: c(N) = log((N + pb_c_base + 1) / pb_c_base) + pb_c_init."""
-    pb_c_init: float = 1.25
+    pb_c_init: float = non_negative(1.25)
     """pUCT exploration constant."""
-    dirichlet_alpha: float = 0.3
+    dirichlet_alpha: float = above_zero(0.3)
     """Dirichlet concentration of the root exploration noise."""
-    root_exploration_fraction: float = 0.25
+    root_exploration_fraction: float = fraction(0.25)
     """Share of the root prior replaced by Dirichlet noise in self-play (0 disables noise)."""
     reanalyze_root_noise: bool = True
     """Also add root noise in reanalysis searches (as the reference code does)."""
-    lstm_horizon_len: int = 5
+    lstm_horizon_len: int = positive(5)
     """Value-prefix horizon: the LSTM state is reset every this many steps of depth (search and training)."""
     temperatures: tuple[float, ...] = (1.0, 0.5, 0.25)
     """Visit-count temperatures for acting, one per training phase."""
@@ -140,25 +192,25 @@ class Config:
     """Shrink the value-target horizon with data age; off uses a fixed td_steps horizon."""
     value_target: Literal["predicted", "root"] = "predicted"
     """Bootstrap value: the target network's predicted value (reference default) or a fresh search's root value (paper)."""
-    off_policy_tau: float = 0.3
+    off_policy_tau: float = above_zero(0.3)
     """The horizon loses one step per off_policy_tau * total_env_steps transitions of data age (paper's tau)."""
 
     # ----------------------------------------------------------------------------- targets and losses
-    unroll_steps: int = 5
+    unroll_steps: int = positive(5)
     """Dynamics unroll length K in training."""
-    td_steps: int = 5
+    td_steps: int = positive(5)
     """Maximum n-step horizon of value targets."""
-    reanalyze_ratio: float = 0.99
+    reanalyze_ratio: float = fraction(0.99)
     """Share of sampled positions whose policy target comes from a fresh search with the target network."""
-    value_prefix_coef: float = 1.0
+    value_prefix_coef: float = non_negative(1.0)
     """Weight of the value-prefix (or reward) loss."""
-    value_coef: float = 0.25
+    value_coef: float = non_negative(0.25)
     """Weight of the value loss."""
-    policy_coef: float = 1.0
+    policy_coef: float = non_negative(1.0)
     """Weight of the policy loss."""
-    consistency_coef: float = 2.0
+    consistency_coef: float = non_negative(2.0)
     """Weight of the temporal consistency loss."""
-    augment: bool = False
+    augment: bool = True
     """Image observations: random shift and intensity augmentation on online and target observations."""
     target_augmentation: Literal["per_step", "per_sequence"] = "per_step"
     """Augmentation of the consistency targets: one draw per unroll step, or one per sample shared by its K targets (reference code)."""
@@ -168,81 +220,81 @@ class Config:
     # ----------------------------------------------------------------------------- optimisation
     optimizer: Literal["sgd", "adam"] = "sgd"
     """Optimizer (SGD with momentum in the paper)."""
-    lr: float = 0.2
+    lr: float = checked(0.2, lambda v: v > 0 and math.isfinite(v), "be a positive number")
     """Peak learning rate."""
-    lr_warmup_fraction: float = 0.01
+    lr_warmup_fraction: float = fraction(0.01)
     """Linear warm-up over this fraction of total_updates (unless lr_warmup_updates is given)."""
-    lr_warmup_updates: int | None = None
+    lr_warmup_updates: int | None = non_negative_or_none(None)
     """Linear warm-up over this many updates (None: lr_warmup_fraction x total_updates; the reference code uses 1000)."""
-    lr_decay_updates: int = 100_000
+    lr_decay_updates: int = positive(100_000)
     """Multiply the learning rate by lr_decay_rate after this many updates ("reference" schedule: every this many updates after the warm-up)."""
     lr_schedule: Literal["paper", "reference"] = "paper"
     """"paper": warm-up lr (u+1)/W, then one step to lr x lr_decay_rate at lr_decay_updates; "reference" (the EfficientZero code): warm-up lr u/W, then lr x lr_decay_rate ** ((u - W) // lr_decay_updates)."""
-    lr_decay_rate: float = 0.1
+    lr_decay_rate: float = checked(0.1, lambda v: 0.0 < v <= 1.0, "be in (0, 1]")
     """Step decay factor of the learning rate."""
-    momentum: float = 0.9
+    momentum: float = non_negative(0.9)
     """SGD momentum."""
-    weight_decay: float = 1e-4
+    weight_decay: float = non_negative(1e-4)
     """L2 weight decay."""
-    max_grad_norm: float = 5.0
+    max_grad_norm: float = above_zero(5.0)
     """Gradient-norm clipping threshold."""
-    batch_size: int = 256
+    batch_size: int = positive(256)
     """Positions per update."""
-    mixed_precision: bool = False
+    mixed_precision: bool = True
     """CUDA only: bf16 autocast in the learner and in inference."""
 
     # ----------------------------------------------------------------------------- schedule
-    total_env_steps: int = 100_000
+    total_env_steps: int = positive(100_000)
     """Agent steps of experience to collect."""
-    total_updates: int = 120_000
+    total_updates: int = non_negative(120_000)
     """Learner updates in total (the rest run without new data once total_env_steps is reached)."""
-    start_transitions: int = 2000
+    start_transitions: int = non_negative(2000)
     """Transitions collected with uniform random actions before learning starts."""
-    updates_per_env_step: float = 1.0
+    updates_per_env_step: float = non_negative(1.0)
     """Learner updates per collected agent step while collecting (self-play waits when ahead)."""
-    target_update_interval: int = 200
+    target_update_interval: int = positive(200)
     """Updates between target-network refreshes (reanalysis and bootstrap values)."""
     target_network_lag: Literal["copy", "previous"] = "copy"
     """At a refresh the target network gets the current weights ("copy": 0..interval updates old) or the weights saved at the previous refresh ("previous", reference code: interval..2 x interval old)."""
-    selfplay_update_interval: int = 100
+    selfplay_update_interval: int = positive(100)
     """Updates between refreshes of the self-play weights."""
 
     # ----------------------------------------------------------------------------- replay
-    replay_capacity: int = 1_000_000
+    replay_capacity: int = positive(1_000_000)
     """Transitions kept in replay (oldest blocks evicted beyond it)."""
-    block_length: int = 400
+    block_length: int = positive(400)
     """Trajectories are cut into blocks of this many steps (padded with the next block's first steps)."""
     use_priority: bool = True
     """Prioritized replay (False: uniform sampling, unit importance weights)."""
-    priority_alpha: float = 0.6
+    priority_alpha: float = fraction(0.6)
     """Priority exponent."""
-    priority_beta: float = 0.4
+    priority_beta: float = fraction(0.4)
     """Initial importance-sampling exponent, annealed linearly to 1 over total_updates."""
     new_data_priority: Literal["max_ever", "max_stored"] = "max_ever"
     """Priority of new positions: the largest priority ever written, or the largest now stored (reference code)."""
 
     # ----------------------------------------------------------------------------- logging and checkpoints
-    eval_interval: int = 10_000
+    eval_interval: int = non_negative(10_000)
     """Agent steps between evaluations (0 disables periodic evaluation; one always runs at the end)."""
-    checkpoint_interval: int = 5_000
+    checkpoint_interval: int = positive(5_000)
     """Updates between checkpoints (one is always written at the end)."""
-    log_interval: int = 100
+    log_interval: int = positive(100)
     """Updates between training-metric logs (TensorBoard)."""
 
     # ----------------------------------------------------------------------------- Ray runtime
-    num_actors: int = 2
+    num_actors: int = positive(2)
     """Ray runtime: self-play actors (each steps num_envs environments)."""
-    num_reanalyzers: int = 1
+    num_reanalyzers: int = positive(1)
     """Ray runtime: reanalysis workers preparing batches for the learner."""
     ray_address: str | None = None
     """Ray runtime: address of a running cluster ("auto"), or None to start a local one on 127.0.0.1."""
-    learner_gpus: float = 0.5
+    learner_gpus: float = non_negative(0.5)
     """Ray runtime: GPU share of the learner, which runs in the driver (> 0: on a GPU when there is one; the share is kept from the workers)."""
-    actor_gpus: float = 0.1
+    actor_gpus: float = non_negative(0.1)
     """Ray runtime: GPU share of each self-play actor (0 without GPUs; scaled down when the workers' shares do not fit)."""
-    reanalyzer_gpus: float = 0.2
+    reanalyzer_gpus: float = non_negative(0.2)
     """Ray runtime: GPU share of each reanalysis worker (0 without GPUs; scaled down when the workers' shares do not fit)."""
-    object_store_memory: int | None = None
+    object_store_memory: int | None = positive_or_none(None)
     """Ray runtime: object-store bytes of a local cluster (None: 1.5x the run's replay size plus batches in flight, >= 256 MiB)."""
     ray_dashboard: bool = False
     """Ray runtime: start the dashboard of a local cluster (on 127.0.0.1 only)."""
@@ -279,6 +331,14 @@ class Config:
         if unknown:
             raise ConfigError(_unknown_field_message(unknown[0]))
         return dataclasses.replace(self, **changes)
+
+    def with_env_steps(self, total_env_steps: int, total_updates: int | None = None) -> Config:
+        """A copy with another experience budget; ``total_updates`` scales with it unless given,
+        so the preset's ratio of updates to env steps is kept."""
+        if total_updates is None:
+            share = total_env_steps / max(self.total_env_steps, 1)
+            total_updates = round(self.total_updates * share)
+        return self.replace(total_env_steps=total_env_steps, total_updates=total_updates)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -317,105 +377,22 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-_POSITIVE_INTS = (
-    "num_envs",
-    "frame_stack",
-    "frame_skip",
-    "obs_size",
-    "eval_episodes",
-    "latent_dim",
-    "hidden_size",
-    "num_channels",
-    "reduced_channels",
-    "head_hidden_size",
-    "lstm_hidden_size",
-    "projection_dim",
-    "projection_head_dim",
-    "support_size",
-    "num_simulations",
-    "lstm_horizon_len",
-    "unroll_steps",
-    "td_steps",
-    "batch_size",
-    "total_env_steps",
-    "target_update_interval",
-    "selfplay_update_interval",
-    "replay_capacity",
-    "block_length",
-    "checkpoint_interval",
-    "log_interval",
-    "num_actors",
-    "num_reanalyzers",
-    "lr_decay_updates",
-)
-_NON_NEGATIVE = (
-    "noop_max",
-    "num_blocks",
-    "total_updates",
-    "start_transitions",
-    "eval_interval",
-    "weight_decay",
-    "value_prefix_coef",
-    "value_coef",
-    "policy_coef",
-    "consistency_coef",
-    "learner_gpus",
-    "actor_gpus",
-    "reanalyzer_gpus",
-    "momentum",
-)
-_FRACTIONS = (
-    "repeat_action_probability",
-    "root_exploration_fraction",
-    "reanalyze_ratio",
-    "lr_warmup_fraction",
-    "priority_alpha",
-    "priority_beta",
-)
-
-
 def _validate(c: Config) -> None:
-    for name in _POSITIVE_INTS:
-        value = getattr(c, name)
-        _check(
-            isinstance(value, int) and value > 0,
-            f"{name} must be a positive integer, got {value!r}",
-        )
-    for name in _NON_NEGATIVE:
-        value = getattr(c, name)
-        _check(value >= 0, f"{name} must be >= 0, got {value!r}")
-    for name in _FRACTIONS:
-        value = getattr(c, name)
-        _check(0.0 <= value <= 1.0, f"{name} must be in [0, 1], got {value!r}")
-    _check(0.0 < c.discount <= 1.0, f"discount must be in (0, 1], got {c.discount!r}")
-    _check(c.lr > 0 and math.isfinite(c.lr), f"lr must be a positive number, got {c.lr!r}")
-    _check(
-        0.0 < c.lr_decay_rate <= 1.0, f"lr_decay_rate must be in (0, 1], got {c.lr_decay_rate!r}"
-    )
-    _check(c.max_grad_norm > 0, f"max_grad_norm must be > 0, got {c.max_grad_norm!r}")
-    _check(c.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {c.dirichlet_alpha!r}")
-    _check(c.pb_c_base > 0 and c.pb_c_init >= 0, "pb_c_base must be > 0 and pb_c_init >= 0")
-    _check(
-        c.gumbel_max_considered_actions >= 2,
-        f"gumbel_max_considered_actions must be >= 2, got {c.gumbel_max_considered_actions!r}",
-    )
-    _check(c.off_policy_tau > 0, f"off_policy_tau must be > 0, got {c.off_policy_tau!r}")
-    _check(
-        c.updates_per_env_step >= 0,
-        f"updates_per_env_step must be >= 0, got {c.updates_per_env_step!r}",
-    )
-    for name in (
-        "max_episode_steps",
-        "eval_max_episode_steps",
-        "object_store_memory",
-        "periodic_eval_episodes",
-    ):
-        value = getattr(c, name)
-        _check(value is None or value > 0, f"{name} must be positive or None, got {value!r}")
-    _check(
-        c.lr_warmup_updates is None or c.lr_warmup_updates >= 0,
-        f"lr_warmup_updates must be >= 0 or None, got {c.lr_warmup_updates!r}",
-    )
+    for f in dataclasses.fields(c):
+        value = getattr(c, f.name)
+        check: _Range | None = f.metadata.get("range")
+        if check is None:
+            continue
+        try:
+            ok = bool(check.ok(value))
+        except TypeError:  # a value of the wrong type (e.g. None where a number belongs)
+            ok = False
+        _check(ok, f"{f.name} must {check.wanted}, got {value!r}")
+    _check_combinations(c)
+
+
+def _check_combinations(c: Config) -> None:
+    """Checks that involve more than one field."""
     _check(
         len(c.temperatures) == len(c.temperature_milestones) + 1
         and all(t > 0 for t in c.temperatures),
@@ -425,10 +402,6 @@ def _validate(c: Config) -> None:
         list(c.temperature_milestones) == sorted(c.temperature_milestones)
         and all(0.0 <= m <= 1.0 for m in c.temperature_milestones),
         "temperature_milestones must be increasing fractions in [0, 1]",
-    )
-    _check(
-        c.device == "auto" or c.device == "cpu" or c.device.startswith("cuda"),
-        f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {c.device!r}",
     )
     _check(c.batch_size <= c.replay_capacity, "batch_size cannot exceed replay_capacity")
     _check(c.block_length <= c.replay_capacity, "block_length cannot exceed replay_capacity")
@@ -443,140 +416,6 @@ def _validate(c: Config) -> None:
     )
 
 
-# ---------------------------------------------------------------------------------- presets
-
-
-def cartpole(env_id: str = "CartPole-v1") -> Config:
-    """Classic-control default: solves CartPole-v1 on a 2-core CPU in a few minutes.
-
-    Also the preset for any gymnasium environment with a Box vector observation and a Discrete
-    action space (``--env Acrobot-v1``); it uses the MLP networks.
-    """
-    return Config(
-        preset="cartpole",
-        env_id=env_id,
-        num_threads=1,  # small networks: one intra-op thread is faster than two on a 2-core CPU
-        num_envs=8,
-        num_simulations=16,
-        # CartPole fails by a slow drift of the cart out of bounds: a long discount horizon and
-        # long n-step returns let the value see it coming (0.99 / 50 steps plateaued on some seeds).
-        discount=0.997,
-        td_steps=100,
-        support_size=25,
-        latent_dim=64,
-        hidden_size=64,
-        lstm_hidden_size=32,
-        head_hidden_size=32,
-        projection_dim=128,
-        projection_head_dim=64,
-        optimizer="adam",
-        lr=3e-3,
-        lr_warmup_fraction=0.0,
-        lr_decay_updates=3_000,  # x0.1 from about 13k env steps on: steadier late evaluations
-        weight_decay=1e-4,
-        batch_size=128,
-        reanalyze_ratio=0.25,
-        total_env_steps=20_000,
-        total_updates=5_000,
-        start_transitions=1000,
-        updates_per_env_step=0.25,
-        target_update_interval=100,
-        selfplay_update_interval=50,
-        block_length=200,
-        eval_interval=2_000,
-        eval_episodes=16,
-        checkpoint_interval=1_000,
-        log_interval=100,
-        learner_gpus=0.0,
-    )
-
-
-def atari100k(env_id: str = "Breakout") -> Config:
-    """The Atari 100k settings of EfficientZero (Ye et al. 2021, §5 and Appendix A): 100k agent
-    steps, 120k updates; docs/fidelity.md lists each rule and the reference code's alternatives.
-
-    ``env_id`` is a game's short name ("Breakout") or ALE id ("ALE/Breakout-v5").
-    """
-    from efficientzero.atari_games import resolve_game
-
-    return Config(
-        preset="atari100k",
-        env_id=resolve_game(env_id).ale_id,
-        num_envs=8,
-        frame_stack=4,
-        max_episode_steps=3000,
-        eval_max_episode_steps=27000,
-        clip_rewards=True,
-        eval_episodes=32,
-        periodic_eval_episodes=8,
-        repeat_action_probability=0.0,
-        frame_skip=4,
-        obs_size=96,
-        gray_scale=False,
-        noop_max=30,
-        episode_life=True,
-        network="resnet",
-        num_channels=64,
-        num_blocks=1,
-        reduced_channels=16,
-        head_hidden_size=32,
-        lstm_hidden_size=512,
-        projection_dim=1024,
-        projection_head_dim=512,
-        support_size=300,
-        scale_latent=False,
-        num_simulations=50,
-        discount=0.997**4,
-        dirichlet_alpha=0.3,
-        root_exploration_fraction=0.25,
-        lstm_horizon_len=5,
-        unroll_steps=5,
-        td_steps=5,
-        reanalyze_ratio=0.99,
-        augment=True,
-        optimizer="sgd",
-        lr=0.2,
-        lr_warmup_fraction=0.01,
-        lr_decay_updates=100_000,
-        lr_decay_rate=0.1,
-        momentum=0.9,
-        weight_decay=1e-4,
-        max_grad_norm=5.0,
-        batch_size=256,
-        mixed_precision=True,
-        total_env_steps=100_000,
-        total_updates=120_000,
-        start_transitions=2000,
-        updates_per_env_step=1.0,
-        target_update_interval=200,
-        selfplay_update_interval=100,
-        replay_capacity=1_000_000,
-        block_length=400,
-        priority_alpha=0.6,
-        priority_beta=0.4,
-        eval_interval=10_000,
-        checkpoint_interval=5_000,
-    )
-
-
-PRESETS: dict[str, Callable[..., Config]] = {"cartpole": cartpole, "atari100k": atari100k}
-"""Preset name -> function(env_id) returning a Config. Other modules register theirs here."""
-
-
-def register_preset(name: str, fn: Callable[..., Config]) -> None:
-    PRESETS[name] = fn
-
-
-def make_preset(name: str, env_id: str | None = None) -> Config:
-    """The config of preset ``name`` (optionally for ``env_id``)."""
-    if name not in PRESETS:
-        close = difflib.get_close_matches(name, sorted(PRESETS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown preset {name!r}{hint}; available: {', '.join(sorted(PRESETS))}")
-    fn = PRESETS[name]
-    return fn(env_id) if env_id is not None else fn()
-
-
 def overrides_between(base: Config, other: Config) -> dict[str, tuple[Any, Any]]:
     """Fields whose values differ: name -> (base value, other value)."""
     diff = {}
@@ -587,14 +426,4 @@ def overrides_between(base: Config, other: Config) -> dict[str, tuple[Any, Any]]
     return diff
 
 
-__all__ = [
-    "FIELD_NAMES",
-    "PRESETS",
-    "Config",
-    "ConfigError",
-    "atari100k",
-    "cartpole",
-    "make_preset",
-    "overrides_between",
-    "register_preset",
-]
+__all__ = ["FIELD_NAMES", "Config", "ConfigError", "overrides_between"]

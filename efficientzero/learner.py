@@ -10,7 +10,6 @@ priorities of the batch's positions; the caller writes them back to replay (Acme
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.losses import LossWeights, compute_loss
-from efficientzero.nets.base import EfficientZeroNet
+from efficientzero.nets.base import EfficientZeroNet, bf16_autocast
 from efficientzero.types import Batch
 
 
@@ -109,11 +108,6 @@ class Learner:
         self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
         self.mixed_precision = config.mixed_precision and device.type == "cuda"
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.mixed_precision:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
     def step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray]:
         """One gradient update; returns (metrics, new priorities [B])."""
         c = self.config
@@ -124,7 +118,7 @@ class Learner:
             from efficientzero.nets.augment import augment_frames
 
             self.augment = augment_frames
-        with self._autocast():
+        with bf16_autocast(self.device, self.mixed_precision):
             loss, metrics, priorities = compute_loss(
                 self.net,
                 batch,

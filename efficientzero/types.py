@@ -97,8 +97,6 @@ class TrajectoryBlock:
     """[n] int64 actions taken."""
     rewards: np.ndarray
     """[n] float32 rewards (sign-clipped when the config says so)."""
-    root_values: np.ndarray
-    """[n] float32 search root values at acting time."""
     policies: np.ndarray
     """[n, A] float32 normalised visit counts at acting time."""
     num_positions: int
@@ -114,12 +112,7 @@ class TrajectoryBlock:
         return int(self.actions.shape[0])
 
     def nbytes(self) -> int:
-        return int(
-            sum(
-                a.nbytes
-                for a in (self.frames, self.actions, self.rewards, self.root_values, self.policies)
-            )
-        )
+        return int(sum(a.nbytes for a in (self.frames, self.actions, self.rewards, self.policies)))
 
 
 @dataclass
@@ -138,14 +131,10 @@ class SampledPositions:
     """[B, K + td_steps] float32 rewards u_t .. (0 past the episode end)."""
     policies: np.ndarray
     """[B, K + 1, A] float32 stored self-play policies (0 where no state exists)."""
-    root_values: np.ndarray
-    """[B, K + 1] float32 stored self-play root values."""
     steps_to_end: np.ndarray
     """[B] int64 steps from t to the episode end (a large number when the end is not known)."""
     terminated: np.ndarray
     """[B] bool: the known episode end is a termination (else a truncation)."""
-    horizons: np.ndarray
-    """[B] int64 value-target horizon l (off-policy correction: shorter for older data)."""
     bootstrap_frames: np.ndarray
     """[B, K + 1, S, *F] frames of the bootstrap observation of each unroll step."""
     bootstrap_steps: np.ndarray

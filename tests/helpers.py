@@ -10,7 +10,42 @@ from pathlib import Path
 
 import numpy as np
 
+from efficientzero.config import Config
+from efficientzero.presets import cartpole
 from efficientzero.types import TrajectoryBlock
+
+TINY_RUN = dict(
+    total_env_steps=600,
+    total_updates=60,
+    start_transitions=200,
+    num_envs=4,
+    num_simulations=4,
+    batch_size=16,
+    eval_interval=300,
+    eval_episodes=2,
+    eval_max_episode_steps=50,
+    checkpoint_interval=20,
+    block_length=50,
+    hidden_size=32,
+    latent_dim=16,
+    lstm_hidden_size=16,
+    head_hidden_size=8,
+    projection_dim=16,
+    projection_head_dim=8,
+)
+"""A CartPole run that trains, evaluates and checkpoints in seconds (every test's tiny run)."""
+
+
+def tiny_config(**changes: object) -> Config:
+    """The cartpole preset with ``TINY_RUN`` and ``changes`` applied, validated."""
+    return cartpole().replace(**{**TINY_RUN, **changes}).validate()
+
+
+def tiny_args(**changes: object) -> list[str]:
+    """``TINY_RUN`` (and ``changes``) as ``efficientzero train`` arguments, without progress."""
+    values = {**TINY_RUN, **changes}
+    args = [x for k, v in values.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    return [*args, "--no-progress"]
 
 
 def make_block(
@@ -33,7 +68,6 @@ def make_block(
         frames=frames,
         actions=(np.arange(n) % num_actions).astype(np.int64),
         rewards=np.arange(start, start + n, dtype=np.float32),
-        root_values=np.arange(start, start + n, dtype=np.float32) * 10,
         policies=policies,
         num_positions=n if num_positions is None else num_positions,
         episode_end=episode_end,

@@ -11,10 +11,11 @@ import pytest
 
 ale_py = pytest.importorskip("ale_py")
 
-from efficientzero.atari_games import atari100k_games  # noqa: E402
-from efficientzero.config import Config, ConfigError, atari100k  # noqa: E402
+from efficientzero.config import Config, ConfigError  # noqa: E402
 from efficientzero.envs.atari import Atari100kEnv, make_atari_env  # noqa: E402
+from efficientzero.envs.atari_games import atari100k_games  # noqa: E402
 from efficientzero.envs.video import record_episode, write_video  # noqa: E402
+from efficientzero.presets import atari100k  # noqa: E402
 
 gym.register_envs(ale_py)
 FIRE = 1  # Breakout's minimal action set: NOOP, FIRE, RIGHT, LEFT. FIRE-only loses a life fast.

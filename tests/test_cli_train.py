@@ -6,42 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import kill_after_first_checkpoint
+from helpers import kill_after_first_checkpoint, tiny_args
 
 from efficientzero.checkpoint import load_checkpoint
 from efficientzero.cli import main
 
-TINY = [
-    "--env-steps",
-    "600",
-    "--total-updates",
-    "60",
-    "--start-transitions",
-    "200",
-    "--num-envs",
-    "4",
-    "--num-simulations",
-    "4",
-    "--batch-size",
-    "16",
-    "--eval-interval",
-    "300",
-    "--eval-episodes",
-    "2",
-    "--checkpoint-interval",
-    "20",
-    "--hidden-size",
-    "32",
-    "--latent-dim",
-    "16",
-    "--lstm-hidden-size",
-    "16",
-    "--block-length",
-    "50",
-    "--eval-max-episode-steps",
-    "50",
-    "--no-progress",
-]
+TINY = tiny_args()
 
 
 def read_metrics(run_dir: Path) -> list[dict]:
@@ -88,7 +58,7 @@ def test_resume_after_kill_finishes_the_run(tmp_path):
     run_dir = tmp_path / "run"
     args = [sys.executable, "-m", "efficientzero.cli", "train", "--run-dir", str(run_dir), *TINY]
     args[args.index("--total-updates") + 1] = "400"
-    args[args.index("--env-steps") + 1] = "1200"
+    args[args.index("--total-env-steps") + 1] = "1200"
     kill_after_first_checkpoint(args, run_dir)
 
     resumed = subprocess.run(
@@ -156,7 +126,7 @@ def test_eval_of_an_unfinished_run_says_so(tmp_path, capsys):
 def test_ablations_and_options_train(tmp_path, switch):
     short = list(TINY)
     short[short.index("--total-updates") + 1] = "20"
-    short[short.index("--env-steps") + 1] = "300"
+    short[short.index("--total-env-steps") + 1] = "300"
     run_dir = tmp_path / "run"
     assert main(["train", "--run-dir", str(run_dir), *short, *switch]) == 0
     config = json.loads((run_dir / "config.json").read_text())
@@ -170,3 +140,27 @@ def test_ablations_and_options_train(tmp_path, switch):
     has_lstm = any("value_prefix_head.lstm" in key for key in weights)
     assert has_lstm is (name != "use_value_prefix")
     assert (last["consistency_loss"] == 0.0) is (name == "use_consistency")
+
+
+def test_env_steps_scales_the_update_budget(capsys):
+    # cartpole: 20,000 env steps and 5,000 updates; a quarter of the steps, a quarter of the updates
+    assert main(["config", "--env-steps", "5000"]) == 0
+    config = json.loads(capsys.readouterr().out)
+    assert config["total_env_steps"] == 5000 and config["total_updates"] == 1250
+    assert main(["config", "--env-steps", "5000", "--total-updates", "100"]) == 0
+    assert json.loads(capsys.readouterr().out)["total_updates"] == 100
+
+
+def test_command_list_has_one_line_per_command(capsys):
+    assert main(["--help"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for command in ("train", "eval", "config", "bench", "report"):
+        assert sum(line.strip().startswith(command + " ") for line in lines) == 1, command
+
+
+def test_corrupt_checkpoint_error_does_not_advise_unsafe_loading(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04 truncated zip")
+    assert main(["eval", "--checkpoint", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "corrupt" in err and "weights_only" not in err and len(err.strip().splitlines()) == 1

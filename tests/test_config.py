@@ -3,7 +3,8 @@ import json
 import pytest
 
 from efficientzero.cli import main
-from efficientzero.config import Config, ConfigError, make_preset
+from efficientzero.config import Config, ConfigError
+from efficientzero.presets import make_preset
 
 CANONICAL = (
     "env_id seed num_envs num_simulations discount td_steps unroll_steps batch_size lr weight_decay momentum "

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from efficientzero.config import make_preset
 from efficientzero.learner import Learner, learning_rate
 from efficientzero.losses import LossWeights, compute_loss
 from efficientzero.nets import build_network
+from efficientzero.presets import make_preset
 from efficientzero.types import Batch
 
 K, B, A = 3, 16, 2

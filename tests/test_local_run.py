@@ -2,25 +2,29 @@
 
 import json
 
+import pytest
 import torch
+from helpers import tiny_args, tiny_config
 
+from efficientzero.checkpoint import load_checkpoint
 from efficientzero.cli import main
-from efficientzero.config import make_preset
-from efficientzero.run.common import RunDirectory
-from efficientzero.run.local import LocalRun, replay_beta, update_budget
+from efficientzero.presets import make_preset
+from efficientzero.run.directory import RunDirectory
+from efficientzero.run.local import local_trainer
+from efficientzero.run.schedule import replay_beta, update_budget
 
-TINY = dict(
-    hidden_size=32,
-    latent_dim=16,
-    lstm_hidden_size=8,
-    head_hidden_size=8,
-    projection_dim=16,
-    projection_head_dim=8,
-    num_simulations=4,
-    batch_size=16,
-    num_envs=4,
-    block_length=20,
-)
+TINY = dict(block_length=20)
+
+
+def trainer_for(config, path):
+    """A local trainer on a new run directory, started, with replay filled to 100 positions."""
+    run_dir = RunDirectory(path)
+    run_dir.create(config)
+    trainer = local_trainer(config, run_dir, progress=False)
+    trainer.start()
+    while trainer.source.replay.size < 100:
+        trainer.absorb(trainer.source.collect(trainer.counters, learner_idle=True))
+    return trainer
 
 
 def same_weights(a, b):
@@ -40,15 +44,10 @@ def test_update_budget_and_beta():
 
 
 def test_weights_reach_selfplay_and_target_at_their_intervals(tmp_path):
-    c = make_preset("cartpole").replace(
-        selfplay_update_interval=3, target_update_interval=5, **TINY
-    )
-    run_dir = RunDirectory(tmp_path / "run")
-    run_dir.create(c)
-    run = LocalRun(c, run_dir, progress=False)
-    while run.replay.size < 100:
-        run.collect()
-    learner, actor, target = run.learner.net, run.actor.model.net, run.reanalyzer.model.net
+    c = tiny_config(selfplay_update_interval=3, target_update_interval=5, **TINY)
+    run = trainer_for(c, tmp_path / "run")
+    source = run.source
+    learner, actor, target = run.learner.net, source.actor.model.net, source.reanalyzer.model.net
     for update in range(1, 11):
         run.update()
         assert same_weights(learner, actor) == (update % 3 == 0), update
@@ -57,22 +56,14 @@ def test_weights_reach_selfplay_and_target_at_their_intervals(tmp_path):
 
 
 def test_same_seed_same_run(tmp_path, capsys):
-    args = [
-        "--env-steps",
-        "400",
-        "--total-updates",
-        "30",
-        "--start-transitions",
-        "100",
-        "--eval-interval",
-        "200",
-        "--eval-episodes",
-        "2",
-        "--eval-max-episode-steps",
-        "40",
-        "--no-progress",
-        *[x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", str(v))],
-    ]
+    args = tiny_args(
+        total_env_steps=400,
+        total_updates=30,
+        start_transitions=100,
+        eval_interval=200,
+        eval_max_episode_steps=40,
+        **TINY,
+    )
     records = []
     for name in ("a", "b"):
         assert main(["train", "--run-dir", str(tmp_path / name), "--seed", "3", *args]) == 0
@@ -90,16 +81,10 @@ def test_same_seed_same_run(tmp_path, capsys):
 
 def test_lagged_target_network_installs_the_previous_refresh(tmp_path):
     """target_network_lag="previous": at update 2k the target gets the weights of update k."""
-    c = make_preset("cartpole").replace(
-        target_update_interval=3, target_network_lag="previous", **TINY
-    )
-    run_dir = RunDirectory(tmp_path / "run")
-    run_dir.create(c)
-    run = LocalRun(c, run_dir, progress=False)
-    while run.replay.size < 100:
-        run.collect()
+    c = tiny_config(target_update_interval=3, target_network_lag="previous", **TINY)
+    run = trainer_for(c, tmp_path / "run")
     snapshots = {0: {k: v.clone() for k, v in run.learner.net.state_dict().items()}}
-    target = run.reanalyzer.model.net
+    target = run.source.reanalyzer.model.net
     for update in range(1, 10):
         run.update()
         snapshots[update] = {k: v.clone() for k, v in run.learner.net.state_dict().items()}
@@ -113,20 +98,55 @@ def test_lagged_target_network_installs_the_previous_refresh(tmp_path):
 
 def test_off_policy_correction_switch_sets_the_horizons(tmp_path, monkeypatch):
     for correction in (True, False):
-        c = make_preset("cartpole").replace(use_off_policy_correction=correction, **TINY)
-        run_dir = RunDirectory(tmp_path / f"run-{correction}")
-        run_dir.create(c)
-        run = LocalRun(c, run_dir, progress=False)
-        while run.replay.size < 100:
-            run.collect()
+        c = tiny_config(use_off_policy_correction=correction, **TINY)
+        run = trainer_for(c, tmp_path / f"run-{correction}")
         seen = []
-        sample = run.replay.sample
+        replay = run.source.replay
+        sample = replay.sample
 
         def spy(*args, _sample=sample, _seen=seen, **kwargs):
             _seen.append(args[-1] if len(args) == 4 else kwargs.get("age_unit"))
             return _sample(*args, **kwargs)
 
-        monkeypatch.setattr(run.replay, "sample", spy)
+        monkeypatch.setattr(replay, "sample", spy)
         run.update()
         assert seen == [c.off_policy_age_unit if correction else None]
         run.logger.close()
+
+
+def test_a_resumed_run_logs_as_if_never_interrupted(tmp_path):
+    """Killed after an evaluation that followed its last checkpoint: on resume that row (and
+    the TensorBoard scalars after the checkpoint) are dropped, then written once again."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    c = tiny_config(eval_interval=100, log_interval=5, **TINY)
+    run_dir = RunDirectory(tmp_path / "run")
+    run_dir.create(c)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_a_row_past_the_checkpoint(trainer):
+        saved = load_checkpoint(run_dir.latest)[0]["counters"] if run_dir.latest.is_file() else {}
+        if saved and trainer.counters.evaluations > saved["evaluations"]:
+            raise Killed  # not KeyboardInterrupt: no checkpoint on the way out, as after kill -9
+
+    with pytest.raises(Killed):
+        local_trainer(c, run_dir, progress=False).run(on_tick=kill_after_a_row_past_the_checkpoint)
+    written = [
+        json.loads(line)["env_steps"] for line in run_dir.metrics_path.read_text().splitlines()
+    ]
+    saved = load_checkpoint(run_dir.latest)[0]["counters"]
+    assert len(written) == saved["evaluations"] + 1  # one row past the checkpoint
+
+    trainer = local_trainer(c, run_dir, progress=False)
+    trainer.restore()
+    trainer.run()
+    rows = [json.loads(line) for line in run_dir.metrics_path.read_text().splitlines()]
+    steps = [row["env_steps"] for row in rows]
+    assert steps == [100, 200, 300, 400, 500, 600]
+    for axis, tag in (("env_steps", "eval/eval_return_mean"), ("updates", "train/loss")):
+        events = EventAccumulator(str(run_dir.tensorboard / axis))
+        events.Reload()
+        logged = [e.step for e in events.Scalars(tag)]
+        assert logged == sorted(set(logged)), (axis, logged)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from helpers import make_block
 
-from efficientzero.config import Config, ConfigError, atari100k, cartpole
+from efficientzero.config import Config, ConfigError
 from efficientzero.envs import EnvSpec
+from efficientzero.presets import atari100k, cartpole
 from efficientzero.run.distributed import (
     ReplayServer,
     SharedState,
@@ -16,13 +17,13 @@ from efficientzero.run.distributed import (
     owed_updates,
     slack_updates,
 )
-from efficientzero.run.local import update_budget
 from efficientzero.run.placement import (
     MIN_OBJECT_STORE,
     cpu_share,
     default_object_store_memory,
     gpu_shares,
 )
+from efficientzero.run.schedule import update_budget
 
 GiB = 2**30
 

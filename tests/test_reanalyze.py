@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from helpers import make_block
 
-from efficientzero.config import make_preset
 from efficientzero.nets import InferenceModel, build_network
+from efficientzero.presets import make_preset
 from efficientzero.reanalyze import Reanalyzer
 from efficientzero.replay import ReplayBuffer
 from efficientzero.targets import value_targets

@@ -8,12 +8,12 @@ import reference_search as ref
 import torch
 from test_search import DISCOUNT, MLPModel
 
-from efficientzero.config import make_preset
 from efficientzero.learner import TargetNetwork, learning_rate
 from efficientzero.losses import LossWeights, compute_loss
 from efficientzero.nets import build_network
 from efficientzero.nets.resnet import DownsampleTrunk, ResidualBlock
 from efficientzero.planning import search_rules
+from efficientzero.presets import make_preset
 from efficientzero.replay import ReplayBuffer
 from efficientzero.search import Searcher, SearchRules
 from efficientzero.search.root import root_prior
@@ -138,7 +138,6 @@ def _block(n: int) -> TrajectoryBlock:
         frames=np.zeros((n + 1, 2), np.float32),
         actions=np.zeros(n, np.int64),
         rewards=np.zeros(n, np.float32),
-        root_values=np.zeros(n, np.float32),
         policies=np.full((n, 2), 0.5, np.float32),
         num_positions=n,
         episode_end=True,

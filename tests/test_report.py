@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from efficientzero.report import ReportError, build_report, main, report_command
-from efficientzero.report_plots import mean_and_band
+from efficientzero.cli import main
+from efficientzero.report import ReportError, build_report, report_command
+from efficientzero.report.plots import mean_and_band
 
 REPS = 200  # few bootstrap replicates keep the tests fast
 
@@ -269,7 +270,9 @@ def test_report_command_and_main(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert f"report written to {out}" in printed and str(out / "report.html") in printed
     assert not (out / "report.md").exists()
     assert report_command([tmp_path / "runs"], out, "pdf") == 2
-    assert main([str(tmp_path / "runs"), "--out", str(out), "--bootstrap-reps", "50"]) == 0
+    assert (
+        main(["report", str(tmp_path / "runs"), "--out", str(out), "--bootstrap-reps", "50"]) == 0
+    )
     assert (out / "report.md").exists()
 
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from efficientzero.config import ConfigError, atari100k
+from efficientzero.config import ConfigError
 from efficientzero.nets import EfficientZeroNet, InferenceModel, build_network
 from efficientzero.nets.resnet import ResNetNet, latent_side
 from efficientzero.nets.support import support_to_scalar
+from efficientzero.presets import atari100k
 
 NUM_ACTIONS = 6
 SUPPORT = 601  # 2 * 300 + 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from efficientzero import scores
-from efficientzero.scores import (
+from efficientzero.report import scores
+from efficientzero.report.scores import (
     aggregate_iqm,
     aggregate_mean,
     aggregate_median,

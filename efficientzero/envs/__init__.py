@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from efficientzero.atari_games import is_atari_id
 from efficientzero.config import Config, ConfigError
+from efficientzero.envs.atari_games import is_atari_id
 
 
 @dataclass(frozen=True)

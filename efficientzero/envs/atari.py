@@ -27,8 +27,8 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from efficientzero.atari_games import resolve_game
 from efficientzero.config import Config
+from efficientzero.envs.atari_games import resolve_game
 
 _NOOP = 0  # ALE's NOOP action id (also index 0 of every minimal action set)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import torch
+
 from efficientzero.config import Config, ConfigError
 from efficientzero.nets.base import EfficientZeroNet
 from efficientzero.nets.inference import InferenceModel, stack_frames
@@ -44,4 +46,34 @@ def build_network(
     return ResNetNet.from_config(config, frame_shape, num_actions)
 
 
-__all__ = ["EfficientZeroNet", "InferenceModel", "MLPNet", "build_network", "stack_frames"]
+def build_inference(
+    config: Config,
+    frame_shape: tuple[int, ...],
+    num_actions: int,
+    weights: dict[str, torch.Tensor] | None = None,
+    device: torch.device | str = "cpu",
+) -> InferenceModel:
+    """An eval-mode network for search (self-play, reanalysis, evaluation, a loaded agent) on
+    ``device``, holding ``weights`` (a fresh initialisation when None).
+
+    Raises RuntimeError (torch's) when ``weights`` do not fit the config's network.
+    """
+    net = build_network(config, frame_shape, num_actions).to(device)
+    if weights is not None:
+        net.load_state_dict(weights)
+    return InferenceModel(
+        net,
+        lstm_horizon_len=config.lstm_horizon_len,
+        use_value_prefix=config.use_value_prefix,
+        mixed_precision=config.mixed_precision,
+    )
+
+
+__all__ = [
+    "EfficientZeroNet",
+    "InferenceModel",
+    "MLPNet",
+    "build_inference",
+    "build_network",
+    "stack_frames",
+]

@@ -14,6 +14,7 @@ the size of the gaps between sibling Q values in the search (docs/fidelity.md, i
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -29,6 +30,13 @@ def full_precision(fn: Callable[..., T], *inputs: torch.Tensor) -> T:
         return fn(*inputs)
     with torch.autocast(inputs[0].device.type, enabled=False):
         return fn(*(x.float() for x in inputs))
+
+
+def bf16_autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA when ``enabled`` (``mixed_precision``); nothing otherwise."""
+    if enabled and device.type == "cuda":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 LSTMState = tuple[torch.Tensor, torch.Tensor]

@@ -14,7 +14,7 @@ import contextlib
 
 import torch
 
-from efficientzero.nets.base import EfficientZeroNet
+from efficientzero.nets.base import EfficientZeroNet, bf16_autocast
 from efficientzero.nets.support import support_to_scalar
 from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 
@@ -48,9 +48,7 @@ class InferenceModel:
         self.mixed_precision = mixed_precision and self.device.type == "cuda"
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.mixed_precision:
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return bf16_autocast(self.device, self.mixed_precision)
 
     @torch.inference_mode()
     def root(self, frames: torch.Tensor) -> RootOutput:

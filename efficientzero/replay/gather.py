@@ -61,7 +61,6 @@ def gather_positions(
     actions = rng.integers(num_actions, size=(B, K))
     rewards = np.zeros((B, K + td_steps), dtype=np.float32)
     policies = np.zeros((B, K + 1, num_actions), dtype=np.float32)
-    root_values = np.zeros((B, K + 1), dtype=np.float32)
     steps_to_end = np.full(B, UNKNOWN_END, dtype=np.int64)
     terminated = np.zeros(B, dtype=bool)
     boot_steps = np.zeros((B, K + 1), dtype=np.int64)
@@ -77,7 +76,6 @@ def gather_positions(
         rewards[b, :valid_r] = block.rewards[t : t + valid_r]
         valid_p = min(K + 1, n - t)
         policies[b, :valid_p] = block.policies[t : t + valid_p]
-        root_values[b, :valid_p] = block.root_values[t : t + valid_p]
         if block.episode_end:
             steps_to_end[b] = n - t
             terminated[b] = block.terminated
@@ -96,10 +94,8 @@ def gather_positions(
         actions=actions.astype(np.int64),
         rewards=rewards,
         policies=policies,
-        root_values=root_values,
         steps_to_end=steps_to_end,
         terminated=terminated,
-        horizons=np.asarray(horizons, dtype=np.int64),
         bootstrap_frames=boot_frames,
         bootstrap_steps=boot_steps,
         bootstrap_mask=boot_mask,

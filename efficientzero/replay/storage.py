@@ -60,8 +60,8 @@ class ReplayBuffer:
         self.max_priority = 1.0
 
     # ------------------------------------------------------------------ writing
-    def add(self, block: TrajectoryBlock, priorities: np.ndarray | None = None) -> None:
-        """Store ``block``; its positions enter at the current maximum priority unless given."""
+    def add(self, block: TrajectoryBlock) -> None:
+        """Store ``block``; its positions enter at the new-data priority (``new_priority``)."""
         count = block.num_positions
         if count <= 0:
             return
@@ -78,12 +78,7 @@ class ReplayBuffer:
         self.slot_block[slots] = block_id
         self.slot_offset[slots] = np.arange(count)
         self.slot_id[slots] = ids
-        if priorities is None:
-            values = np.full(count, self._entry_priority())
-        else:
-            values = np.asarray(priorities, dtype=np.float64) + PRIORITY_EPS
-            self.max_priority = max(self.max_priority, float(values.max()))
-        self.tree.set(slots, values**self.alpha)
+        self.tree.set(slots, np.full(count, self._entry_priority()) ** self.alpha)
         self.num_added += count
         self.size += count
 
@@ -190,7 +185,6 @@ class ReplayBuffer:
                     "frames": b.frames,
                     "actions": b.actions,
                     "rewards": b.rewards,
-                    "root_values": b.root_values,
                     "policies": b.policies,
                     "num_positions": b.num_positions,
                     "episode_end": b.episode_end,
@@ -221,7 +215,6 @@ class ReplayBuffer:
                 frames=np.asarray(entry["frames"]),
                 actions=np.asarray(entry["actions"]),
                 rewards=np.asarray(entry["rewards"]),
-                root_values=np.asarray(entry["root_values"]),
                 policies=np.asarray(entry["policies"]),
                 num_positions=int(entry["num_positions"]),
                 episode_end=bool(entry["episode_end"]),

@@ -13,18 +13,15 @@ waits of the last seconds name the bottleneck.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
+from efficientzero.checkpoint import generator_state, set_generator_state
 from efficientzero.config import Config
-from efficientzero.replay import ReplayBuffer
-from efficientzero.run.common import Counters, rng_state, set_rng_state
+from efficientzero.run.schedule import age_unit, collection_budget, make_replay
 from efficientzero.types import SampledPositions, TrajectoryBlock
 
 SELFPLAY_SLACK_ROUNDS = 4
@@ -38,13 +35,12 @@ def slack_updates(config: Config) -> float:
 
 
 def owed_updates(config: Config, env_steps: int, updates: int) -> float:
-    """Updates the learner owes after ``env_steps`` steps while collecting (the replay ratio of Ye et al. 2021, Appendix A).
+    """Updates the learner owes after ``env_steps`` steps while collecting.
 
-    Unlike ``update_budget`` this does not jump to ``total_updates`` when collection ends, so
-    the last steps of collection are never held back.
+    The collection budget (not ``update_budget``, which jumps to ``total_updates`` when
+    collection ends), so the last steps of collection are never held back.
     """
-    learnable = max(env_steps - config.start_transitions, 0)
-    return min(config.total_updates, learnable * config.updates_per_env_step) - updates
+    return collection_budget(config, env_steps) - updates
 
 
 @dataclass
@@ -100,6 +96,7 @@ class SharedState:
         self.selfplay_weights = WeightsRef(-1, [])
         self.starts: dict[str, int] = {}
         self.worker_pids: dict[str, int] = {}
+        self.generator_states: dict[str, str] = {}
 
     def register(self, name: str, pid: int) -> int:
         """Record a (re)started worker; returns how often ``name`` started before (0 at first)."""
@@ -108,12 +105,22 @@ class SharedState:
         self.worker_pids[name] = pid
         return count
 
-    def claim(self, steps: int, episode_returns: list[float], waited: float) -> Ticket:
+    def claim(
+        self,
+        steps: int,
+        episode_returns: list[float],
+        waited: float,
+        name: str = "",
+        generator: str | None = None,
+    ) -> Ticket:
         """Grant (and count) ``steps`` environment steps unless self-play is ahead of the learner.
 
-        The claim also reports the episodes the actor finished and the seconds it waited.
+        The claim also reports the episodes the actor ``name`` finished, the seconds it waited
+        and its generator's state (what a checkpoint saves of it).
         """
         c = self.config
+        if generator is not None:
+            self.generator_states[name] = generator
         self.selfplay_wait_s += waited
         self.episodes += len(episode_returns)
         self.pending_returns.extend((self.env_steps, r) for r in episode_returns)
@@ -161,6 +168,10 @@ class SharedState:
     def pids(self) -> dict[str, int]:
         return dict(self.worker_pids)
 
+    def generators(self) -> dict[str, str]:
+        """Worker name -> the generator state it reported last."""
+        return dict(self.generator_states)
+
 
 def _own(block: TrajectoryBlock) -> TrajectoryBlock:
     """A copy in this process's memory: arguments arrive as read-only views of the object
@@ -170,7 +181,6 @@ def _own(block: TrajectoryBlock) -> TrajectoryBlock:
         frames=np.array(block.frames),
         actions=np.array(block.actions),
         rewards=np.array(block.rewards),
-        root_values=np.array(block.root_values),
         policies=np.array(block.policies),
     )
 
@@ -179,18 +189,9 @@ class ReplayServer:
     """The replay buffer in a process of its own; it samples for the reanalysis workers."""
 
     def __init__(self, config: Config, seed: int) -> None:
-        c = config
-        self.buffer = ReplayBuffer(
-            c.replay_capacity,
-            frame_stack=c.frame_stack,
-            unroll_steps=c.unroll_steps,
-            td_steps=c.td_steps,
-            alpha=c.priority_alpha,
-            use_priority=c.use_priority,
-            new_priority=c.new_data_priority,
-        )
+        self.buffer = make_replay(config)
         self.rng = np.random.default_rng(seed)
-        self.age_unit = c.off_policy_age_unit if c.use_off_policy_correction else None
+        self.age_unit = age_unit(config)
 
     def add(self, blocks: list[TrajectoryBlock]) -> tuple[int, int]:
         """Store ``blocks``; returns (positions stored, positions ever added)."""
@@ -209,11 +210,11 @@ class ReplayServer:
 
     def state_dict(self) -> tuple[dict[str, Any], str]:
         """(the buffer's state, the sampling generator's state)."""
-        return self.buffer.state_dict(), rng_state(self.rng)
+        return self.buffer.state_dict(), generator_state(self.rng)
 
     def load_state_dict(self, state: dict[str, Any], rng: str) -> tuple[int, int]:
         self.buffer.load_state_dict(state)
-        set_rng_state(self.rng, rng)
+        set_generator_state(self.rng, rng)
         return self.stats()
 
 
@@ -267,51 +268,3 @@ def judge_bottleneck(selfplay_wait: float, batch_wait: float, data_wait: float) 
     if selfplay_wait >= busy:
         return "learner"
     return "balanced"
-
-
-class ProgressLine:
-    """The tqdm line of the local runtime, plus updates/s and the bottleneck."""
-
-    def __init__(self, config: Config, enabled: bool, initial: int) -> None:
-        self.enabled = enabled
-        self.bar = tqdm(
-            total=config.total_env_steps + config.total_updates,
-            initial=initial,
-            disable=not enabled,
-            bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}",
-            dynamic_ncols=True,
-        )
-        self.last = time.perf_counter()
-
-    def write(self, line: str) -> None:
-        if self.enabled:
-            tqdm.write(line)
-
-    def tick(
-        self,
-        n: Counters,
-        waits: WaitClock,
-        recent_returns: Iterable[float],
-        record: dict[str, Any],
-    ) -> bool:
-        """Advance the bar; every half second also refresh the postfix and return True."""
-        self.bar.update(n.env_steps + n.updates - self.bar.n)
-        now = time.perf_counter()
-        if now - self.last < 0.5:
-            return False
-        self.last = now
-        waits.mark(now)
-        recent = list(recent_returns)
-        shown = f"{np.mean(recent):.1f}" if recent else "-"
-        evaluated = f" eval {record['eval_return_mean']:.1f}" if record else ""
-        seconds = max(n.wall_seconds, 1e-9)
-        self.bar.set_postfix_str(
-            f"steps {n.env_steps} upd {n.updates} return {shown}{evaluated} "
-            f"{n.env_steps / seconds:.0f} steps/s {n.updates / seconds:.1f} upd/s "
-            f"bottleneck {waits.bottleneck()}",
-            refresh=False,
-        )
-        return True
-
-    def close(self) -> None:
-        self.bar.close()

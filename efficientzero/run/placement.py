@@ -1,4 +1,5 @@
-"""Where the Ray runtime's work runs: object-store size, CPU and GPU shares, devices, seeds.
+"""Where work runs: the device a config names and, for the Ray runtime, object-store size,
+CPU and GPU shares, devices and seeds.
 
 Plain functions of the config and the cluster's resources (no Ray here; ``run/ray.py`` asks
 Ray for the resources and passes them in).
@@ -14,10 +15,17 @@ import torch
 
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs import EnvSpec
-from efficientzero.run.common import resolve_device
-from efficientzero.types import Batch
 
 MIN_OBJECT_STORE = 256 * 2**20
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device of ``config.device``: "auto" is CUDA when there is a GPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return torch.device(name)
 
 
 def bytes_per_step(spec: EnvSpec) -> int:
@@ -106,8 +114,3 @@ def worker_device(config: Config, gpu_share: float) -> torch.device:
 def worker_seed(seed: int, role: int, index: int, incarnation: int) -> int:
     """A seed of its own for each worker and each of its restarts."""
     return int(np.random.SeedSequence([seed, role, index, incarnation]).generate_state(1)[0])
-
-
-def batch_to(batch: Batch, device: torch.device) -> Batch:
-    """``batch`` (built on a worker's CPU) with its tensors on ``device``."""
-    return batch.to(device)

@@ -7,12 +7,11 @@ One process each (arrows are the data)::
         v                                                   |                   x num_reanalyzers
     SharedState (counters, the self-play gate, weights) <-+- driver = learner <-- batches ---'
 
-The driver is the learner (``DriverCore``, on ``config.device``; with ``learner_gpus`` > 0 on
-a GPU when there is one): it takes reanalysed batches as they finish, steps, writes priorities
-back, and publishes weights -- to self-play through the shared store every
-``selfplay_update_interval`` updates, to reanalysis with its next calls every
-``target_update_interval``. It also evaluates, checkpoints (the local runtime's layout) and
-logs. The gate and the waits that name the bottleneck are in ``run/distributed.py``.
+The driver runs the ``Trainer`` (``run/trainer.py``, the schedule every runtime shares) over a
+``RaySource``: the learner (on ``config.device``; with ``learner_gpus`` > 0 on a GPU when
+there is one) takes reanalysed batches as they finish, writes priorities back, and publishes
+weights -- to self-play through the shared store, to reanalysis with its next calls. The gate
+and the waits that name the bottleneck are in ``run/distributed.py``.
 
 Fault tolerance: self-play and reanalysis actors are restarted when their process dies and
 their running and queued calls are retried (a self-play actor loses its unfinished episodes,
@@ -47,29 +46,31 @@ import ray
 import torch
 
 from efficientzero.actor import SelfPlayActor, visit_temperature
+from efficientzero.checkpoint import generator_state, set_generator_state
 from efficientzero.config import Config
 from efficientzero.envs import EnvSpec, env_spec, make_env
-from efficientzero.nets import InferenceModel, build_network
+from efficientzero.nets import InferenceModel, build_inference
 from efficientzero.reanalyze import Reanalyzer
-from efficientzero.run.common import RunDirectory, inference_copy
+from efficientzero.run.directory import RunDirectory
 from efficientzero.run.distributed import (
-    ProgressLine,
     ReplayServer,
     SharedState,
     Snapshot,
     Ticket,
+    WaitClock,
     WeightsRef,
 )
-from efficientzero.run.driver import DriverCore
-from efficientzero.run.local import replay_beta, update_budget
 from efficientzero.run.placement import (
     cpu_share,
     default_object_store_memory,
     gpu_shares,
+    learner_device,
     system_memory,
     worker_device,
     worker_seed,
 )
+from efficientzero.run.schedule import Counters, component_seeds
+from efficientzero.run.trainer import Collected, Trainer, Weights
 from efficientzero.types import Batch, SampledPositions
 
 LOOPBACK = "127.0.0.1"
@@ -177,10 +178,18 @@ class _Worker:
         # Counting starts tells a restarted worker apart: it takes fresh random streams.
         self.incarnation = cast(int, ray.get(self.storage.register.remote(name, os.getpid())))
         self.spec: EnvSpec = env_spec(config)
-        net = build_network(config, self.spec.frame_shape, self.spec.num_actions)
         device = worker_device(config, gpu_share)
-        self.model: InferenceModel = inference_copy(net.to(device), config)
+        self.model: InferenceModel = build_inference(
+            config, self.spec.frame_shape, self.spec.num_actions, device=device
+        )
         self.version: int = -1
+
+    def _resume(self, rng: np.random.Generator, generator: str | None) -> bool:
+        """A first start continues the checkpoint's stream; a restart keeps its fresh one."""
+        if generator is None or self.incarnation > 0:
+            return False
+        set_generator_state(rng, generator)
+        return True
 
     def _load(self, weights: WeightsRef) -> None:
         if weights.version != self.version:
@@ -191,18 +200,31 @@ class _Worker:
 class SelfPlayWorker(_Worker):
     """``num_envs`` environments and one ``SelfPlayActor``, stepping until collection is done."""
 
-    def __init__(self, config: Config, index: int, names: ActorNames, gpu_share: float) -> None:
-        super().__init__(config, f"selfplay-{index}", names, gpu_share)
+    def __init__(
+        self,
+        config: Config,
+        index: int,
+        names: ActorNames,
+        gpu_share: float,
+        generator: str | None = None,
+    ) -> None:
+        self.name = f"selfplay-{index}"
+        super().__init__(config, self.name, names, gpu_share)
         envs = [make_env(config) for _ in range(config.num_envs)]
         seed = worker_seed(config.seed, SELFPLAY, index, self.incarnation)
         self.actor = SelfPlayActor(config, self.model, envs, self.spec.num_actions, seed)
+        if self._resume(self.actor.rng, generator):
+            self.actor.reset_envs()  # the episodes in flight at the checkpoint restart
 
     def run(self) -> None:
         """Claim steps from the shared store, act, hand finished blocks to replay; repeat."""
         c, returns, waited = self.config, list[float](), 0.0
         while True:
             asked = time.perf_counter()
-            ticket: Ticket = ray.get(self.storage.claim.remote(c.num_envs, returns, waited))
+            state = generator_state(self.actor.rng)
+            ticket: Ticket = ray.get(
+                self.storage.claim.remote(c.num_envs, returns, waited, self.name, state)
+            )
             returns, waited = [], 0.0
             if ticket.done:
                 return
@@ -224,10 +246,22 @@ class SelfPlayWorker(_Worker):
 class ReanalysisWorker(_Worker):
     """Samples positions from replay and reanalyses them into a batch with the target network."""
 
-    def __init__(self, config: Config, index: int, names: ActorNames, gpu_share: float) -> None:
+    def __init__(
+        self,
+        config: Config,
+        index: int,
+        names: ActorNames,
+        gpu_share: float,
+        generator: str | None = None,
+    ) -> None:
         super().__init__(config, f"reanalysis-{index}", names, gpu_share)
         seed = worker_seed(config.seed, REANALYSIS, index, self.incarnation)
         self.reanalyzer = Reanalyzer(config, self.model, seed)
+        self._resume(self.reanalyzer.rng, generator)
+
+    def generator(self) -> str:
+        """This worker's generator state (after the batches asked of it before)."""
+        return generator_state(self.reanalyzer.rng)
 
     def make_batch(self, beta: float, target: WeightsRef) -> Batch:
         """One batch on the CPU (the learner moves it to its device)."""
@@ -237,15 +271,20 @@ class ReanalysisWorker(_Worker):
             return self.reanalyzer.make_batch(sampled, torch.device("cpu"))
 
 
-class RayRun(DriverCore):
-    """The driver: ``DriverCore`` (learner, evaluation, checkpoints) plus the actors around it."""
+class RaySource:
+    """The trainer's data: self-play and reanalysis actors around a replay actor.
 
-    def __init__(self, config: Config, run_dir: RunDirectory, *, progress: bool = True) -> None:
-        super().__init__(config, run_dir)
-        c = config
-        self.progress = progress
-        sample_seed = int(np.random.SeedSequence(c.seed).generate_state(3)[2])  # as the local one
+    Self-play runs on its own, gated by the shared store so it stays within a few steps of the
+    learner's budget; ``collect`` reports what it did. Reanalysis keeps ``PREFETCH`` batches
+    queued per worker, made with the target weights last published.
+    """
+
+    name = "ray"
+
+    def __init__(self, config: Config) -> None:
+        self.config = c = config
         self.names = ActorNames.unique()
+        sample_seed = component_seeds(c)[2]  # as the local runtime's
         self.replay: Any = _shared(ReplayServer, self.names.replay).remote(c, sample_seed)
         self.storage: Any = None
         self.selfplay: list[Any] = []
@@ -255,144 +294,136 @@ class RayRun(DriverCore):
         self.version = 0
         self.target = WeightsRef(0, [])
         self.snapshot = Snapshot()
+        self.waits = WaitClock()
+        self.generators: dict[str, list[str]] = {"actor": [], "reanalyzer": []}
 
     # ------------------------------------------------------------------ set-up
-    def restore(self) -> None:
-        """Continue from ``checkpoints/latest.pt`` (written by either runtime)."""
-        replay, sample_rng = self.restore_core()
-        ray.get(self.replay.load_state_dict.remote(replay, sample_rng))
-
-    def _put(self, weights: dict[str, torch.Tensor]) -> WeightsRef:
+    def _put(self, weights: Weights) -> WeightsRef:
         self.version += 1
         return WeightsRef(self.version, [ray.put(weights)])
 
-    def _start_workers(self) -> None:
-        c, n = self.config, self.counters
+    def start(self, counters: Counters, selfplay: Weights, target: Weights) -> None:
+        c, n = self.config, counters
         self.storage = _shared(SharedState, self.names.storage).remote(
             c, n.env_steps, n.updates, n.episodes
         )
         self.storage.replay_stats.remote(*ray.get(self.replay.stats.remote()))
-        self.storage.set_weights.remote(self._put(self.selfplay_weights))
-        self.target = self._put(self.target_weights)
+        self.storage.set_weights.remote(self._put(selfplay))
+        self.target = self._put(target)
         resources = ray.cluster_resources()
         cpu = cpu_share(c, resources.get("CPU", 1.0))
         actor_gpu, reanalyzer_gpu = gpu_shares(c, resources.get("GPU", 0.0))
-        selfplay = ray.remote(**_restartable(cpu, actor_gpu))(SelfPlayWorker)
-        reanalysis = ray.remote(**_restartable(cpu, reanalyzer_gpu))(ReanalysisWorker)
-        self.selfplay = [selfplay.remote(c, i, self.names, actor_gpu) for i in range(c.num_actors)]
+        selfplay_cls = ray.remote(**_restartable(cpu, actor_gpu))(SelfPlayWorker)
+        reanalysis_cls = ray.remote(**_restartable(cpu, reanalyzer_gpu))(ReanalysisWorker)
+        saved = self.generators
+        self.selfplay = [
+            selfplay_cls.remote(c, i, self.names, actor_gpu, _nth(saved["actor"], i))
+            for i in range(c.num_actors)
+        ]
         self.reanalysis = [
-            reanalysis.remote(c, i, self.names, reanalyzer_gpu) for i in range(c.num_reanalyzers)
+            reanalysis_cls.remote(c, i, self.names, reanalyzer_gpu, _nth(saved["reanalyzer"], i))
+            for i in range(c.num_reanalyzers)
         ]
         self.runs = [worker.run.remote() for worker in self.selfplay]
 
-    def _stop_workers(self) -> None:
+    def close(self) -> None:
         for handle in [*self.selfplay, *self.reanalysis, self.storage, self.replay]:
             if handle is not None:
                 ray.kill(handle, no_restart=True)
 
-    # ------------------------------------------------------------------ steps of the loop
-    def _sync(self) -> None:
-        """Report the update count to the shared store; take its counters and episode returns."""
-        c, n = self.config, self.counters
-        snap = self.snapshot = ray.get(self.storage.sync.remote(n.updates))
-        n.env_steps, n.episodes = snap.env_steps, snap.episodes
-        self.waits.selfplay_wait_s = snap.selfplay_wait_s / c.num_actors
-        self.episodes_finished(snap.episode_returns)
+    # ------------------------------------------------------------------ data
+    def collect(self, counters: Counters, learner_idle: bool) -> Collected:
+        """What self-play did since the last call; with ``learner_idle`` wait a moment first."""
+        if learner_idle:
+            idle = time.perf_counter()
+            time.sleep(POLL_S)
+            self.waits.learner_idle_s += time.perf_counter() - idle
+        snap = self.snapshot = ray.get(self.storage.sync.remote(counters.updates))
+        self.waits.selfplay_wait_s = snap.selfplay_wait_s / self.config.num_actors
+        new_steps = snap.env_steps - counters.env_steps
+        return Collected(new_steps, list(snap.episode_returns), snap.replay_size)
 
-    def _fill_pipeline(self, in_hand: int = 0) -> None:
+    def _fill_pipeline(self, beta: float, updates: int) -> None:
         """Keep PREFETCH batches queued at every reanalysis worker (none beyond the last update:
-        ``in_hand`` batches have been taken but not learned from yet)."""
-        c, n = self.config, self.counters
+        ``updates`` counts the batches already taken)."""
         queued = [0] * len(self.reanalysis)
         for index in self.pending.values():
             queued[index] += 1
         for index, worker in enumerate(self.reanalysis):
             while queued[index] < PREFETCH and (
-                n.updates + in_hand + len(self.pending) < c.total_updates
+                updates + len(self.pending) < self.config.total_updates
             ):
-                ref = worker.make_batch.remote(replay_beta(c, n.updates), self.target)
+                ref = worker.make_batch.remote(beta, self.target)
                 self.pending[ref] = index
                 queued[index] += 1
 
-    def _next_batch(self) -> Batch:
+    def next_batch(self, beta: float, updates: int) -> Batch:
         """The first reanalysed batch to be ready (the learner's wait is timed)."""
-        self._fill_pipeline()
+        self._fill_pipeline(beta, updates)
         start = time.perf_counter()
         ready, _ = ray.wait(list(self.pending), num_returns=1)
         batch = ray.get(ready[0])
         self.waits.learner_wait_s += time.perf_counter() - start
         del self.pending[ready[0]]
-        self._fill_pipeline(in_hand=1)  # reanalysis works on while the learner steps
+        self._fill_pipeline(beta, updates + 1)  # reanalysis works on while the learner steps
         return batch
 
-    def update(self) -> None:
-        """One update; new priorities go to replay, due weights to the workers."""
-        batch = self._next_batch()
-        priorities, selfplay_due, target_due = self.learn(batch)
-        self.replay.update_priorities.remote(batch.indices, priorities)
-        if selfplay_due:  # self-play actors pull them from the shared store
-            self.storage.set_weights.remote(self._put(self.selfplay_weights))
-        if target_due:  # reanalysis gets them with its next calls
-            self.target = self._put(self.target_weights)
+    def write_priorities(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        self.replay.update_priorities.remote(indices, priorities)
 
-    def save(self, final: bool = False) -> None:
-        # Replay first, counters after: the checkpoint never holds steps it does not count.
+    def publish(self, selfplay: Weights | None, target: Weights | None) -> None:
+        if selfplay is not None:  # self-play actors pull them from the shared store
+            self.storage.set_weights.remote(self._put(selfplay))
+        if target is not None:  # reanalysis gets them with its next calls
+            self.target = self._put(target)
+
+    def finish(self, counters: Counters) -> Collected:
+        ray.get(self.runs)  # the last blocks are in replay before the final checkpoint
+        return self.collect(counters, learner_idle=False)
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
         replay, sample_rng = ray.get(self.replay.state_dict.remote())
-        self._sync()
-        with _reading_object_store():
-            self.write_checkpoint(replay, sample_rng, final)
+        reported = ray.get(self.storage.generators.remote())
+        actors = [reported.get(f"selfplay-{i}") for i in range(self.config.num_actors)]
+        reanalyzers = ray.get([worker.generator.remote() for worker in self.reanalysis])
+        return {
+            "replay": replay,
+            "rng": {
+                "actor": [s for s in actors if s is not None],
+                "reanalyzer": list(reanalyzers),
+                "sample": sample_rng,
+            },
+        }
 
-    # ------------------------------------------------------------------ the loop
-    def run(self, on_tick: Callable[[RayRun], None] | None = None) -> dict[str, Any]:
-        c, n = self.config, self.counters
-        self.bar = ProgressLine(c, self.progress, n.env_steps + n.updates)
-        self.bar.write(self.header())
-        try:
-            self._start_workers()
-            self._loop(on_tick)
-            ray.get(self.runs)  # the last blocks are in replay before the final checkpoint
-            self._sync()
-            record = self.evaluate(sum(self.snapshot.restarts.values()))
-            self.save(final=True)
-        except KeyboardInterrupt:
-            if self.storage is not None:
-                self.save()
-            raise
-        finally:
-            self._stop_workers()
-            self.logger.close()
-            self.bar.close()
-        return record
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        rng = state["rng"]
+        ray.get(self.replay.load_state_dict.remote(state["replay"], rng["sample"]))
+        self.generators = {k: _as_list(rng.get(k)) for k in ("actor", "reanalyzer")}
 
-    def _loop(self, on_tick: Callable[[RayRun], None] | None) -> None:
-        c, n = self.config, self.counters
-        record: dict[str, Any] = {}
-        start, offset = time.perf_counter(), n.wall_seconds
-        while n.env_steps < c.total_env_steps or n.updates < c.total_updates:
-            self._sync()
-            if n.updates < update_budget(c, n.env_steps) and self.snapshot.replay_size > 0:
-                self.update()
-                if n.updates % c.checkpoint_interval == 0:
-                    n.wall_seconds = offset + time.perf_counter() - start
-                    self.save()
-            else:  # no update budget: self-play has to collect more first
-                idle = time.perf_counter()
-                time.sleep(POLL_S)
-                self.waits.learner_idle_s += time.perf_counter() - idle
-            n.wall_seconds = offset + time.perf_counter() - start
-            if n.env_steps >= n.next_eval and n.env_steps < c.total_env_steps:
-                while n.next_eval <= n.env_steps:
-                    n.next_eval += max(c.eval_interval, 1)
-                record = self.evaluate(sum(self.snapshot.restarts.values()))
-            if self.bar.tick(n, self.waits, self.recent_returns, record):
-                self._check_workers()
-            if on_tick is not None:
-                on_tick(self)
+    # ------------------------------------------------------------------ diagnostics
+    def diagnostics(self) -> dict[str, Any]:
+        return {
+            **self.waits.fields(),
+            "bottleneck": self.waits.bottleneck(),
+            "restarts": sum(self.snapshot.restarts.values()),
+        }
 
-    def _check_workers(self) -> None:
-        """Raise the error of a self-play actor that stopped for good (its restarts used up)."""
+    def scalars(self) -> dict[str, float]:
+        return self.waits.fields()
+
+    def tick(self) -> str:
+        """Mark the waits; raise the error of a self-play actor that stopped for good."""
+        self.waits.mark(time.perf_counter())
         ready, _ = ray.wait(self.runs, num_returns=len(self.runs), timeout=0)
         ray.get(ready)
+        return f"bottleneck {self.waits.bottleneck()}"
+
+    def describe(self) -> str:
+        c = self.config
+        return (
+            f" on Ray: {c.num_actors} self-play x {c.num_envs} envs, {c.num_reanalyzers} reanalysis"
+        )
 
     def replay_stats(self) -> tuple[int, int]:
         """(positions stored, positions ever added), asked of replay itself."""
@@ -403,26 +434,42 @@ class RayRun(DriverCore):
         return ray.get(self.storage.pids.remote())
 
 
+def _nth(states: list[str], index: int) -> str | None:
+    return states[index] if index < len(states) else None
+
+
+def _as_list(states: str | list[str] | None) -> list[str]:
+    """Generator states of a checkpoint: a list per role (older checkpoints hold one string)."""
+    if states is None:
+        return []
+    return [states] if isinstance(states, str) else list(states)
+
+
+def ray_trainer(config: Config, run_dir: RunDirectory, *, progress: bool = True) -> Trainer:
+    """A trainer over actors (Ray must be initialised: ``init_ray``)."""
+    return Trainer(config, run_dir, RaySource(config), learner_device(config), progress=progress)
+
+
 def train_ray(
     config: Config,
     run_dir: RunDirectory,
     *,
     resume: bool = False,
     progress: bool = True,
-    on_tick: Callable[[Any], None] | None = None,
+    on_tick: Callable[[Trainer], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) ``config`` on Ray; returns the last evaluation record.
 
     Starts a local cluster (or joins ``config.ray_address``) unless this process already has
-    a Ray session, which is then reused and left running. ``on_tick(run)`` is called on every
-    turn of the driver's loop (tests use it to kill workers mid-run).
+    a Ray session, which is then reused and left running. ``on_tick(trainer)`` is called on
+    every turn of the driver's loop (tests use it to kill workers mid-run).
     """
     opened = init_ray(config)
     try:
-        run = RayRun(config, run_dir, progress=progress)
+        trainer = ray_trainer(config, run_dir, progress=progress)
         if resume:
-            run.restore()
-        return run.run(on_tick=on_tick)
+            trainer.restore()
+        return trainer.run(on_tick=on_tick)
     finally:
         if opened:
             ray.shutdown()

@@ -26,11 +26,9 @@ import numpy as np
 from efficientzero.search import kernels
 from efficientzero.search.kernels import SearchRules
 from efficientzero.search.mcts import DEFAULT_RULES, Searcher, default_searcher
-from efficientzero.search.root import legal_or_all, masked_softmax
+from efficientzero.search.root import host_root, masked_softmax, tie_break_seeds
 from efficientzero.search.tree import Tree
 from efficientzero.types import RootOutput, SearchModel, SearchOutput
-
-_MAX_SEED = np.iinfo(np.uint64).max
 
 
 @dataclass
@@ -162,12 +160,10 @@ def gumbel_search(
     ``gumbel`` [B, A] replaces the Gumbel draw (tests); otherwise it is drawn from ``rng``,
     followed by one tie-break seed per root. Root noise is the Gumbel draw: no Dirichlet noise.
     """
-    logits = root.prior_logits.detach().float().cpu().numpy().astype(np.float64)
-    batch, num_actions = logits.shape
-    legal = legal_or_all(legal_actions, batch, num_actions)
+    logits, legal = host_root(root, legal_actions)
     if gumbel is None:
-        gumbel = rng.gumbel(size=(batch, num_actions))
-    seeds = np.asarray(rng.integers(0, _MAX_SEED, size=batch, dtype=np.uint64, endpoint=True))
+        gumbel = rng.gumbel(size=logits.shape)
+    seeds = tie_break_seeds(rng, len(logits))
     base_score = np.where(legal, gumbel + logits, -np.inf)
     # Top-m legal actions by g + logits (ties broken by action index).
     num_considered = np.minimum(max_considered_actions, legal.sum(axis=1))

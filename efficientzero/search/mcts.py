@@ -22,7 +22,7 @@ import torch
 from efficientzero.search import kernels
 from efficientzero.search.device import EmbeddingStore, StepOutputs
 from efficientzero.search.kernels import SearchRules
-from efficientzero.search.root import dirichlet_noise, legal_or_all, root_prior
+from efficientzero.search.root import dirichlet_noise, host_root, root_prior, tie_break_seeds
 from efficientzero.search.tree import Tree
 from efficientzero.types import Embedding, RootOutput, SearchModel, SearchOutput
 
@@ -136,7 +136,6 @@ class Searcher:
 
 
 _local = threading.local()
-_MAX_SEED = np.iinfo(np.uint64).max
 
 
 def default_searcher() -> Searcher:
@@ -171,16 +170,12 @@ def search(
     """
     if num_simulations < 0:
         raise ValueError(f"num_simulations must be >= 0, got {num_simulations}")
-    logits = root.prior_logits.detach().float().cpu().numpy()
-    if logits.ndim != 2:
-        raise ValueError(f"prior_logits must be [B, A], got shape {tuple(logits.shape)}")
-    batch, num_actions = logits.shape
-    legal = legal_or_all(legal_actions, batch, num_actions)
+    logits, legal = host_root(root, legal_actions)
     noise = None
     if exploration_fraction > 0.0:
         noise = dirichlet_noise(rng, legal, dirichlet_alpha)
     prior = root_prior(logits, legal, noise, exploration_fraction)
-    seeds = np.asarray(rng.integers(0, _MAX_SEED, size=batch, dtype=np.uint64, endpoint=True))
+    seeds = tie_break_seeds(rng, len(logits))
     return (searcher or default_searcher()).run(
         model,
         root,

@@ -9,6 +9,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from efficientzero.types import RootOutput
+
+_MAX_SEED = np.iinfo(np.uint64).max
+
+
+def host_root(root: RootOutput, legal_actions: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(prior logits [B, A] float64 on the host, validated legal mask [B, A]) of ``root``."""
+    logits = root.prior_logits.detach().float().cpu().numpy().astype(np.float64)
+    if logits.ndim != 2:
+        raise ValueError(f"prior_logits must be [B, A], got shape {tuple(logits.shape)}")
+    return logits, legal_or_all(legal_actions, *logits.shape)
+
+
+def tie_break_seeds(rng: np.random.Generator, batch: int) -> np.ndarray:
+    """[B] uint64 seeds of the kernels' random tie-breaks, one per root."""
+    return np.asarray(rng.integers(0, _MAX_SEED, size=batch, dtype=np.uint64, endpoint=True))
+
 
 def legal_or_all(legal_actions: np.ndarray | None, batch: int, num_actions: int) -> np.ndarray:
     """Validated ``[B, A]`` bool legal-action mask (all legal when ``None``)."""

@@ -1,4 +1,4 @@
-"""Reading finished (or unfinished) run directories for reports.
+"""Reading finished (or unfinished) run directories for reports (layout: ``run/directory.py``).
 
 A run directory holds ``config.json`` (the run's Config), ``metrics.jsonl`` (one JSON object per
 periodic evaluation: env_steps, eval_return_mean, ...) and, once ``efficientzero eval`` has run,
@@ -17,13 +17,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.jsonl"
-EVAL_FILE = "eval.json"
-
-
-class RunDirError(ValueError):
-    """A directory is not a readable run directory; the message names the path and the problem."""
+from efficientzero.run.directory import (
+    CONFIG_FILE,
+    EVAL_FILE,
+    METRICS_FILE,
+    RunDirectory,
+    RunDirectoryError,
+)
 
 
 @dataclass(frozen=True)
@@ -52,20 +52,20 @@ class RunRecord:
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / CONFIG_FILE).is_file()
+    return RunDirectory(path).is_run()
 
 
 def discover_run_dirs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
     """Run directories given directly or found below the given directories (any depth).
 
-    Returns (run directories, warnings). A path that does not exist raises RunDirError (likely
+    Returns (run directories, warnings). A path that does not exist raises RunDirectoryError (likely
     a typo); a directory without any run directory below it is skipped with a warning.
     """
     found: dict[Path, None] = {}  # insertion-ordered set of resolved paths
     warnings = []
     for path in map(Path, paths):
         if not path.is_dir():
-            raise RunDirError(f"{path}: no such directory")
+            raise RunDirectoryError(f"{path}: no such directory")
         if is_run_dir(path):
             found.setdefault(path.resolve())
             continue
@@ -82,7 +82,7 @@ def discover_run_dirs(paths: Iterable[Path]) -> tuple[list[Path], list[str]]:
 
 
 def load_run(path: Path) -> tuple[RunRecord, list[str]]:
-    """Read one run directory. Returns (record, warnings); raises RunDirError when unusable."""
+    """Read one run directory. Returns (record, warnings); raises RunDirectoryError when unusable."""
     path = Path(path)
     config = _read_config(path)
     steps, returns, curve_warnings = _read_curve(path / METRICS_FILE)
@@ -102,7 +102,7 @@ def load_run(path: Path) -> tuple[RunRecord, list[str]]:
             "for the final protocol score"
         )
     else:
-        raise RunDirError(f"{path}: neither {EVAL_FILE} nor evaluations in {METRICS_FILE}")
+        raise RunDirectoryError(f"{path}: neither {EVAL_FILE} nor evaluations in {METRICS_FILE}")
     if final["env_steps"] is not None and final["env_steps"] < config["total_env_steps"]:
         warnings.append(
             f"{path}: final score taken at {final['env_steps']} of "
@@ -128,26 +128,26 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise RunDirError(f"{path}: cannot read JSON ({error})") from error
+        raise RunDirectoryError(f"{path}: cannot read JSON ({error})") from error
 
 
 def _read_config(path: Path) -> dict[str, Any]:
     if not is_run_dir(path):
-        raise RunDirError(f"{path}: not a run directory (no {CONFIG_FILE})")
+        raise RunDirectoryError(f"{path}: not a run directory (no {CONFIG_FILE})")
     data = _read_json(path / CONFIG_FILE)
     required = {"preset": str, "env_id": str, "seed": int, "total_env_steps": int}
     if not isinstance(data, dict):
-        raise RunDirError(f"{path / CONFIG_FILE}: expected a JSON object")
+        raise RunDirectoryError(f"{path / CONFIG_FILE}: expected a JSON object")
     for key, kind in required.items():
         if not isinstance(data.get(key), kind):
-            raise RunDirError(f"{path / CONFIG_FILE}: missing or invalid {key!r}")
+            raise RunDirectoryError(f"{path / CONFIG_FILE}: missing or invalid {key!r}")
     return {key: data[key] for key in required}
 
 
 def _read_eval(path: Path) -> dict[str, Any]:
     data = _read_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("return_mean"), int | float):
-        raise RunDirError(f"{path}: no numeric 'return_mean'")
+        raise RunDirectoryError(f"{path}: no numeric 'return_mean'")
     episodes = data.get("episodes")
     if episodes is None and isinstance(data.get("returns"), list):
         episodes = len(data["returns"])
@@ -182,4 +182,4 @@ def _read_curve(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return steps, returns, warnings
 
 
-__all__ = ["RunDirError", "RunRecord", "discover_run_dirs", "is_run_dir", "load_run"]
+__all__ = ["RunRecord", "discover_run_dirs", "is_run_dir", "load_run"]

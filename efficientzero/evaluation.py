@@ -44,7 +44,7 @@ def _render(env: gym.Env) -> np.ndarray:
     return frame
 
 
-def evaluate(
+def evaluate_episodes(
     config: Config,
     model: InferenceModel,
     make_env: Callable[[], gym.Env],

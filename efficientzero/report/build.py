@@ -18,31 +18,28 @@ Decisions, in one place:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from efficientzero.atari_games import AtariGame, atari100k_games, resolve_game
 from efficientzero.config import ConfigError
-from efficientzero.report_document import (
+from efficientzero.envs.atari_games import AtariGame, atari100k_games, resolve_game
+from efficientzero.report.document import (
     PUBLISHED_EFFICIENTZERO,
     PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN,
     document,
     summary,
 )
-from efficientzero.report_plots import Curve, plot_aggregates, plot_learning_curves
-from efficientzero.report_render import render_html, render_markdown
-from efficientzero.run_dir import RunDirError, RunRecord, discover_run_dirs, load_run
-from efficientzero.scores import (
-    AggregateScores,
+from efficientzero.report.plots import Curve, plot_aggregates, plot_learning_curves
+from efficientzero.report.render import render_html, render_markdown
+from efficientzero.report.results import GameResult, PresetReport, ReportResult
+from efficientzero.report.runs import RunRecord, discover_run_dirs, load_run
+from efficientzero.report.scores import (
     aggregate_iqm,
     aggregate_mean,
     aggregate_median,
@@ -51,6 +48,7 @@ from efficientzero.scores import (
     human_normalized,
     rectangular_matrix,
 )
+from efficientzero.run.directory import RunDirectoryError
 
 logger = logging.getLogger(__name__)
 
@@ -68,73 +66,6 @@ class _Warnings(list[str]):
     def add(self, message: str) -> None:
         logger.warning(message)
         self.append(message)
-
-
-@dataclass(frozen=True)
-class GameResult:
-    """All runs of one game (or environment) within one preset, ordered by seed."""
-
-    name: str
-    """Short Atari name ("Breakout") or, for other environments, the env id."""
-    game: AtariGame | None
-    """None for environments outside the 26 Atari 100k games (no human-normalised score)."""
-    runs: tuple[RunRecord, ...]
-
-    @property
-    def scores(self) -> np.ndarray:
-        return np.array([run.score for run in self.runs])
-
-    @property
-    def score_mean(self) -> float:
-        return float(self.scores.mean())
-
-    @property
-    def score_std(self) -> float | None:
-        """Sample standard deviation across seeds (None with one seed)."""
-        return float(self.scores.std(ddof=1)) if len(self.runs) > 1 else None
-
-    @property
-    def hns(self) -> float | None:
-        """Human-normalised score of the mean over seeds (equal to the mean of per-seed HNS)."""
-        return None if self.game is None else float(self.game.human_normalized(self.score_mean))
-
-    @property
-    def published(self) -> float | None:
-        return None if self.game is None else self.game.published.get("efficientzero")
-
-    @property
-    def published_hns(self) -> float | None:
-        if self.game is None or self.published is None:
-            return None
-        return float(self.game.human_normalized(self.published))
-
-    @property
-    def uses_fallback(self) -> bool:
-        return any(run.is_fallback for run in self.runs)
-
-
-@dataclass(frozen=True)
-class PresetReport:
-    """The games of one preset and, over its Atari games, the aggregates."""
-
-    preset: str
-    games: tuple[GameResult, ...]
-    aggregates: AggregateScores | None
-    left_out: tuple[Path, ...]
-    """Runs not in the aggregates (uneven seed counts; see the module docstring)."""
-    published_same_games: dict[str, float] | None
-    """Published EfficientZero aggregates over the same games (None without Atari games)."""
-
-
-@dataclass(frozen=True)
-class ReportResult:
-    out_dir: Path
-    files: list[Path]
-    """Everything written: report.md / report.html, summary.json, plots/*.png."""
-    groups: list[PresetReport]
-    summary: dict[str, Any]
-    """The content of summary.json."""
-    warnings: list[str]
 
 
 def build_report(
@@ -185,7 +116,7 @@ def _load_runs(run_dirs: Sequence[Path], warnings: _Warnings) -> list[RunRecord]
         raise ReportError("no run directories given")
     try:
         paths, found_warnings = discover_run_dirs(run_dirs)
-    except RunDirError as error:
+    except RunDirectoryError as error:
         raise ReportError(str(error)) from error
     for message in found_warnings:
         warnings.add(message)
@@ -193,7 +124,7 @@ def _load_runs(run_dirs: Sequence[Path], warnings: _Warnings) -> list[RunRecord]
     for path in paths:
         try:
             record, run_warnings = load_run(path)
-        except RunDirError as error:
+        except RunDirectoryError as error:
             warnings.add(f"skipped: {error}")
             continue
         for message in run_warnings:
@@ -333,24 +264,6 @@ def report_command(
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m efficientzero.report DIR... [options]`` (same as ``efficientzero report``)."""
-    parser = argparse.ArgumentParser(
-        prog="efficientzero report", description=__doc__.split("\n\n")[0]
-    )
-    parser.add_argument("run_dirs", nargs="+", help="run directories, or folders holding them")
-    parser.add_argument("--out", default="report", help="output folder (default: ./report)")
-    parser.add_argument("--format", default="both", choices=["md", "html", "both"])
-    parser.add_argument("--bootstrap-reps", type=int, default=DEFAULT_BOOTSTRAP_REPS)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
-    args = parser.parse_args(argv)
-    return report_command(args.run_dirs, args.out, args.format, args.bootstrap_reps, args.seed)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 __all__ = [
     "PUBLISHED_EFFICIENTZERO",
     "PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN",
@@ -359,6 +272,5 @@ __all__ = [
     "ReportError",
     "ReportResult",
     "build_report",
-    "main",
     "report_command",
 ]

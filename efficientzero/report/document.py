@@ -1,6 +1,6 @@
 """The content of a report: summary.json's numbers and the document blocks rendered to md/html.
 
-Kept apart from ``report.py`` (which reads runs and computes) so the wording of the report can
+Kept apart from ``report/build.py`` (which reads runs and computes) so the wording of the report can
 change without touching the maths.
 """
 
@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from efficientzero.report_render import Block, BulletList, Heading, Image, Paragraph, Table
-from efficientzero.scores import METRICS
-
-if TYPE_CHECKING:
-    from efficientzero.report import GameResult, PresetReport
+from efficientzero.report.render import Block, BulletList, Heading, Image, Paragraph, Table
+from efficientzero.report.results import GameResult, PresetReport
+from efficientzero.report.scores import METRICS
 
 PUBLISHED_EFFICIENTZERO: dict[str, float] = {"mean": 1.943, "median": 1.090, "iqm": 1.047}
 """The paper's aggregates over the 26 games (Ye et al. 2021, the Atari 100k results)."""
@@ -31,7 +29,7 @@ def summary(
     num_runs: int,
 ) -> dict[str, Any]:
     """Every number of the report as JSON-ready data (None where a value does not exist)."""
-    from efficientzero import __version__
+    from efficientzero.version import __version__
 
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),

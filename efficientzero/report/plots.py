@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from efficientzero.scores import METRICS, AggregateScores
+from efficientzero.report.scores import METRICS, AggregateScores
 
 
 @dataclass(frozen=True)

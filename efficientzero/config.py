@@ -82,13 +82,13 @@ class Config:
     """Name of the preset this config was built from (recorded in config.json; reports group by it)."""
     env_id: str = "ALE/Breakout-v5"
     """Gymnasium environment id (vector presets) or Atari game name / ALE id (atari100k preset)."""
-    seed: int = 0
+    seed: int = non_negative(0)
     """Seed for environments, networks, search and replay sampling."""
     device: str = checked("auto", _is_device, "be 'auto', 'cpu', 'cuda' or 'cuda:N'")
     """Torch device for networks and search: "auto" (CUDA when available), "cpu", "cuda", "cuda:N"."""
     runtime: Literal["local", "ray"] = "local"
     """Run everything in one process ("local", the default) or as Ray actors ("ray")."""
-    num_threads: int = 0
+    num_threads: int = non_negative(0)
     """Torch intra-op CPU threads (0: torch's default, one per core)."""
 
     # ----------------------------------------------------------------------------- environment

@@ -110,3 +110,24 @@ def test_bench_search_prints_the_documented_json(capsys):
         assert r["sims_per_s"] == pytest.approx(
             r["batch"] * r["simulations"] / r["seconds_per_search"], rel=1e-6
         )
+
+
+def test_config_defaults_are_the_paper_and_presets_state_differences():
+    from efficientzero.config import overrides_between
+    from efficientzero.presets import atari100k, cartpole
+
+    assert atari100k("Breakout") == Config()  # the defaults are the paper's Atari 100k run
+    assert set(overrides_between(Config(), atari100k("Pong"))) == {"env_id"}
+    changed = overrides_between(Config(), cartpole())
+    assert {"frame_stack", "clip_rewards", "optimizer", "total_env_steps"} <= set(changed)
+
+
+def test_numeric_fields_carry_their_range_check():
+    import dataclasses
+
+    unchecked = {
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.type in ("int", "float", "int | None") and "range" not in f.metadata
+    }
+    assert not unchecked, unchecked

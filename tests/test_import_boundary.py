@@ -51,3 +51,54 @@ def test_local_runtime_does_not_load_ray():
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
+
+
+def package_imports(path: Path) -> set[str]:
+    """Modules of this package that ``path`` imports anywhere (top level, functions, TYPE_CHECKING)."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    package = package.removesuffix(".__init__")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("efficientzero")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: resolved against this module's package
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
+                )
+            if not base.startswith("efficientzero"):
+                continue
+            for alias in node.names:  # `from pkg import submodule` imports the submodule
+                sub = f"{base}.{alias.name}"
+                found.add(
+                    sub if (PACKAGE.parent / (sub.replace(".", "/") + ".py")).is_file() else base
+                )
+    return {name for name in found if name != module}
+
+
+def test_no_import_cycles():
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = package_imports(path)
+    # Depth-first search for a back edge; the message names the cycle.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        stack.append(name)
+        for target in sorted(modules.get(name, ())):
+            if state.get(target) == 1:
+                cycle = [*stack[stack.index(target) :], target]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[name] = 2
+
+    for name in sorted(modules):
+        if name not in state:
+            visit(name)

@@ -3,6 +3,7 @@ import copy
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_config
 
 from efficientzero.learner import Learner, learning_rate
 from efficientzero.losses import LossWeights, compute_loss
@@ -13,21 +14,10 @@ from efficientzero.types import Batch
 K, B, A = 3, 16, 2
 
 
-def tiny_config(**changes):
-    base = dict(
-        unroll_steps=K,
-        lstm_horizon_len=2,
-        hidden_size=32,
-        latent_dim=16,
-        lstm_hidden_size=8,
-        head_hidden_size=8,
-        projection_dim=16,
-        projection_head_dim=8,
-        support_size=10,
-        batch_size=B,
-    )
-    base.update(changes)
-    return make_preset("cartpole").replace(**base)
+def learner_config(**changes):
+    """The shared tiny config with this file's unroll length, batch and support."""
+    base = dict(unroll_steps=K, lstm_horizon_len=2, support_size=10, batch_size=B)
+    return tiny_config(**{**base, **changes})
 
 
 def make_batch(seed=0, mask=None):
@@ -60,7 +50,7 @@ def test_learning_rate_warmup_and_step_decay():
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_updates_reduce_the_loss_and_return_priorities(optimizer):
     torch.manual_seed(0)
-    c = tiny_config(
+    c = learner_config(
         optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 3e-3, lr_warmup_fraction=0.0
     )
     learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
@@ -77,7 +67,7 @@ def test_updates_reduce_the_loss_and_return_priorities(optimizer):
 
 def test_gradient_clipping_bounds_the_step():
     torch.manual_seed(0)
-    c = tiny_config(
+    c = learner_config(
         optimizer="sgd",
         lr=1.0,
         momentum=0.0,
@@ -97,7 +87,7 @@ def test_gradient_clipping_bounds_the_step():
 
 def test_masked_policy_targets_do_not_matter():
     torch.manual_seed(0)
-    c = tiny_config()
+    c = learner_config()
     net = build_network(c, (4,), A).train()
     mask = torch.ones(B, K + 1)
     mask[:, 2:] = 0
@@ -116,7 +106,7 @@ def test_masked_policy_targets_do_not_matter():
 def test_without_consistency_the_projector_gets_no_gradient():
     torch.manual_seed(0)
     for use_consistency in (True, False):
-        c = tiny_config(use_consistency=use_consistency)
+        c = learner_config(use_consistency=use_consistency)
         learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
         metrics, _ = learner.step(make_batch())
         grads = [p.grad for p in learner.net.projector.parameters()]
@@ -129,7 +119,7 @@ def test_without_value_prefix_the_head_is_a_per_step_reward_head():
     """No LSTM: the dynamics' reward logits depend on the next latent alone, and the LSTM state
     passes through untouched (MuZero's reward head)."""
     torch.manual_seed(0)
-    c = tiny_config(use_value_prefix=False)
+    c = learner_config(use_value_prefix=False)
     net = build_network(c, (4,), A).eval()
     assert not any("lstm" in name for name, _ in net.named_parameters())
     latent = net.represent(torch.randn(3, 4))
@@ -142,7 +132,7 @@ def test_without_value_prefix_the_head_is_a_per_step_reward_head():
 
 def test_projector_ends_with_batch_norm():
     """SimSiam's projector (and the reference code's) ends in BatchNorm; the predictor does not."""
-    c = tiny_config()
+    c = learner_config()
     net = build_network(c, (4,), A)
     assert isinstance(net.projector[-1], torch.nn.BatchNorm1d)
     assert isinstance(net.projection_head[-1], torch.nn.Linear)

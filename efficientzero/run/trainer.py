@@ -142,7 +142,9 @@ class Trainer:
         self.spec = env_spec(c)
         net = build_network(c, self.spec.frame_shape, self.spec.num_actions)
         self.learner = Learner(c, net, device)
-        self.eval_model = build_inference(c, self.spec.frame_shape, self.spec.num_actions)
+        self.eval_model = build_inference(
+            c, self.spec.frame_shape, self.spec.num_actions, device=device
+        )
         self.selfplay_weights = self.target_weights = self.learner.weights()
         self.target_schedule = TargetNetwork(
             c.target_update_interval, c.target_network_lag, self.target_weights

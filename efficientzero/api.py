@@ -108,6 +108,8 @@ def _checkpoint_of(path: Path) -> Path:
     """A checkpoint file, or a finished run directory's ``checkpoints/final.pt``."""
     if path.is_file():
         return path
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint file or run directory")
     directory = RunDirectory(path)
     directory.saved_config()  # a clear error if this is not a run directory
     if not directory.final.is_file():

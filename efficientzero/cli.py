@@ -162,8 +162,6 @@ def _eval_parser(parser: argparse.ArgumentParser) -> None:
 def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
     from efficientzero.api import evaluate
 
-    if args.checkpoint is not None and not args.checkpoint.is_file():
-        raise UsageError(f"--checkpoint {args.checkpoint}: no such file")
     summary = evaluate(
         args.run_dir if args.run_dir is not None else args.checkpoint,
         episodes=args.episodes,

@@ -63,6 +63,8 @@ def test_api_errors_name_the_problem(tmp_path):
         train(run_dir=tmp_path / "nowhere", resume=True)
     with pytest.raises(RunDirectoryError, match="not a run directory"):
         load_agent(tmp_path)
+    with pytest.raises(CheckpointError, match="no such checkpoint file or run directory"):
+        evaluate(tmp_path / "missing.pt")
     with pytest.raises(ConfigError, match="num_envs must be a positive integer"):
         train(presets.cartpole().replace(num_envs=0), tmp_path / "b")
     assert not (tmp_path / "b").exists()  # nothing written for a bad config
@@ -73,3 +75,22 @@ def test_the_package_exports_the_api():
         assert hasattr(efficientzero, name), name
     with pytest.raises(AttributeError):
         efficientzero.no_such_name  # noqa: B018
+
+
+def test_agent_keeps_the_last_frame_stack_observations():
+    import numpy as np
+
+    from efficientzero.api import Agent
+    from efficientzero.nets import build_inference
+
+    config = tiny_config(frame_stack=3)
+    agent = Agent(build_inference(config, (4,), 2), config)
+    observations = [np.full(4, i, np.float32) for i in range(5)]
+    agent.act(observations[0])
+    assert [int(f[0]) for f in agent.frames] == [0, 0, 0]  # the first frame pads the stack
+    for obs in observations[1:]:
+        assert agent.act(obs) in (0, 1)
+    assert [int(f[0]) for f in agent.frames] == [2, 3, 4]
+    agent.reset()
+    agent.act(observations[1])
+    assert [int(f[0]) for f in agent.frames] == [1, 1, 1]

@@ -1,7 +1,7 @@
 """Benchmarks of the library's hot paths (never run as tests).
 
 ``efficientzero bench search`` prints the search benchmark as JSON. The search is driven by a
-constant-cost fake model, so the figures measure the search itself: kernels, root preparation
+fake model whose cost does not depend on the tree, so the figures measure the search itself: kernels, root preparation
 and the glue around the network call (embedding gathers and stores, host/device transfers).
 """
 
@@ -17,34 +17,47 @@ import torch
 from efficientzero.search import Searcher, search
 from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 
+STATES: dict[str, tuple[tuple[int, ...], int]] = {
+    "small": ((64,), 64),
+    "atari": ((64, 6, 6), 512),
+}
+"""Embedding sizes: name -> (latent shape, LSTM state size). "atari" is the EfficientZero
+network's (a 64x6x6 latent, two 512-float LSTM states per node), as the reference code carries."""
+
+POOL = 8
+"""Pre-generated outputs the fake model cycles through."""
+
 
 class FakeModel:
-    """A :class:`~efficientzero.types.SearchModel` with random outputs and an EfficientZero-shaped
-    embedding (latent [B, latent_dim], LSTM h and c [B, lstm_dim], value prefix [B], depth [B]).
+    """A :class:`~efficientzero.types.SearchModel` with pre-generated random outputs and an
+    EfficientZero-shaped embedding (latent [B, *latent_shape], LSTM h and c [B, lstm_dim],
+    value prefix [B], depth [B]).
 
-    Its cost is one random draw and a few element-wise ops per call whatever the tree looks like;
-    latent and LSTM states pass through unchanged (a real network would make new ones; the
-    search's cost of gathering and storing them is the same).
+    Its cost per call does not depend on the tree: it hands out one of ``POOL`` outputs made in
+    advance. Latent and LSTM states pass through unchanged (a real network would make new ones;
+    the search's cost of gathering and storing them is the same).
     """
 
     def __init__(
         self,
         num_actions: int,
-        latent_dim: int = 64,
+        latent_shape: tuple[int, ...] = (64,),
         lstm_dim: int = 64,
         device: str | torch.device = "cpu",
         seed: int = 0,
     ) -> None:
-        self.num_actions, self.latent_dim, self.lstm_dim = num_actions, latent_dim, lstm_dim
+        self.num_actions, self.latent_shape, self.lstm_dim = num_actions, latent_shape, lstm_dim
         self.device = torch.device(device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
+        self.pool: dict[int, list[torch.Tensor]] = {}
+        self.calls = 0
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
 
     def root(self, batch: int) -> RootOutput:
         embedding = (
-            self._rand(batch, self.latent_dim),
+            self._rand(batch, *self.latent_shape),
             torch.zeros(batch, self.lstm_dim, device=self.device),
             torch.zeros(batch, self.lstm_dim, device=self.device),
             torch.zeros(batch, device=self.device),
@@ -54,16 +67,21 @@ class FakeModel:
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
         latent, lstm_h, lstm_c, value_prefix, depth = embedding
-        out = self._rand(action.shape[0], self.num_actions + 2)
+        batch = action.shape[0]
+        if batch not in self.pool:
+            self.pool[batch] = [self._rand(batch, self.num_actions + 2) for _ in range(POOL)]
+        out = self.pool[batch][self.calls % POOL]
+        self.calls += 1
         new_prefix = value_prefix + out[:, 0]
         embedding = (latent, lstm_h, lstm_c, new_prefix, depth + 1)
         return RecurrentOutput(new_prefix - value_prefix, out[:, 1], out[:, 2:], embedding)
 
 
 def _time_search(
-    batch: int, num_actions: int, simulations: int, repeats: int, device: str
+    batch: int, num_actions: int, simulations: int, repeats: int, device: str, state: str
 ) -> dict[str, Any]:
-    model = FakeModel(num_actions, device=device)
+    latent_shape, lstm_dim = STATES[state]
+    model = FakeModel(num_actions, latent_shape, lstm_dim, device=device)
     root = model.root(batch)
     searcher = Searcher()
     rng = np.random.default_rng(0)
@@ -79,6 +97,7 @@ def _time_search(
     once()  # numba compilation (or cache load) and buffer allocation
     seconds = statistics.median(once() for _ in range(repeats))
     return {
+        "state": state,
         "batch": batch,
         "actions": num_actions,
         "simulations": simulations,
@@ -93,11 +112,21 @@ def bench_search(
     simulations: int = 50,
     repeats: int = 5,
     device: str = "cpu",
+    states: tuple[str, ...] = tuple(STATES),
 ) -> dict[str, Any]:
-    """Median seconds per batched search (root noise on, as in self-play) for each (A, B).
+    """Median seconds per batched search (root noise on, as in self-play) for each state size,
+    A and B.
 
-    Returns ``{"results": [{"batch", "actions", "simulations", "seconds_per_search",
+    Returns ``{"results": [{"state", "batch", "actions", "simulations", "seconds_per_search",
     "sims_per_s"}, ...]}`` with ``sims_per_s = batch * simulations / seconds_per_search``.
     """
-    results = [_time_search(b, a, simulations, repeats, device) for a in actions for b in batches]
+    unknown = sorted(set(states) - set(STATES))
+    if unknown:
+        raise ValueError(f"unknown state size {unknown[0]!r}; choose from {', '.join(STATES)}")
+    results = [
+        _time_search(b, a, simulations, repeats, device, state)
+        for state in states
+        for a in actions
+        for b in batches
+    ]
     return {"device": device, "torch_threads": torch.get_num_threads(), "results": results}

@@ -183,6 +183,14 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--simulations", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--states",
+        nargs="+",
+        default=["small", "atari"],
+        choices=["small", "atari"],
+        help="embedding sizes: small (64-float latent and LSTM) and atari (64x6x6 latent, "
+        "2x512 LSTM: the EfficientZero network's)",
+    )
 
 
 def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
@@ -194,6 +202,7 @@ def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
         simulations=args.simulations,
         repeats=args.repeats,
         device=args.device,
+        states=tuple(args.states),
     )
     print(json.dumps(result, indent=2))
     return 0

@@ -104,7 +104,9 @@ def test_bench_search_prints_the_documented_json(capsys):
         == 0
     )
     results = json.loads(capsys.readouterr().out)["results"]
-    assert [(r["batch"], r["actions"], r["simulations"]) for r in results] == [(1, 4, 5), (3, 4, 5)]
+    assert [(r["state"], r["batch"], r["actions"], r["simulations"]) for r in results] == [
+        (state, b, 4, 5) for state in ("small", "atari") for b in (1, 3)
+    ]
     for r in results:
         assert r["seconds_per_search"] > 0
         assert r["sims_per_s"] == pytest.approx(

@@ -395,3 +395,18 @@ def test_searcher_reuses_buffers_across_shapes() -> None:
     np.testing.assert_array_equal(first.visit_counts, again.visit_counts)
     np.testing.assert_array_equal(first.root_values, again.root_values)
     assert not math.isnan(float(again.root_values.sum()))
+
+
+def test_pack_step_is_reward_value_and_softmax() -> None:
+    from efficientzero.search.kernels import pack_step
+
+    rng = np.random.default_rng(0)
+    reward, value = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
+    logits = (rng.normal(size=(5, 7)) * 30).astype(np.float32)  # large logits: shifted by the max
+    out = np.empty((5, 9), np.float32)
+    pack_step(reward, value, logits, out)
+    expected = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_array_equal(out[:, 0], reward)
+    np.testing.assert_array_equal(out[:, 1], value)
+    np.testing.assert_allclose(out[:, 2:], expected, rtol=1e-5, atol=1e-7)

@@ -127,7 +127,9 @@ class SelfPlayActor:
         self.envs = envs
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
-        self.searcher = Searcher()  # buffers reused across this component's searches
+        self.searcher = Searcher(
+            threads=config.search_threads
+        )  # buffers reused across this component's searches
         self.builders = [
             TrajectoryBuilder(
                 config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards

@@ -155,7 +155,7 @@ class Agent:
         self.model = model
         self.config = config
         self.rng = np.random.default_rng(seed)
-        self.searcher = Searcher()
+        self.searcher = Searcher(threads=config.search_threads)
         self.frames: list[np.ndarray] = []
 
     def make_env(self, *, render_mode: str | None = None) -> gym.Env:

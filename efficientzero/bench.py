@@ -78,12 +78,18 @@ class FakeModel:
 
 
 def _time_search(
-    batch: int, num_actions: int, simulations: int, repeats: int, device: str, state: str
+    batch: int,
+    num_actions: int,
+    simulations: int,
+    repeats: int,
+    device: str,
+    state: str,
+    threads: int,
 ) -> dict[str, Any]:
     latent_shape, lstm_dim = STATES[state]
     model = FakeModel(num_actions, latent_shape, lstm_dim, device=device)
     root = model.root(batch)
-    searcher = Searcher()
+    searcher = Searcher(threads=threads)
     rng = np.random.default_rng(0)
 
     def once() -> float:
@@ -98,6 +104,7 @@ def _time_search(
     seconds = statistics.median(once() for _ in range(repeats))
     return {
         "state": state,
+        "search_threads": threads,
         "batch": batch,
         "actions": num_actions,
         "simulations": simulations,
@@ -113,6 +120,7 @@ def bench_search(
     repeats: int = 5,
     device: str = "cpu",
     states: tuple[str, ...] = tuple(STATES),
+    threads: int = 1,
 ) -> dict[str, Any]:
     """Median seconds per batched search (root noise on, as in self-play) for each state size,
     A and B.
@@ -124,7 +132,7 @@ def bench_search(
     if unknown:
         raise ValueError(f"unknown state size {unknown[0]!r}; choose from {', '.join(STATES)}")
     results = [
-        _time_search(b, a, simulations, repeats, device, state)
+        _time_search(b, a, simulations, repeats, device, state, threads)
         for state in states
         for a in actions
         for b in batches

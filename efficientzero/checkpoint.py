@@ -118,6 +118,8 @@ RESUMABLE_FIELDS = frozenset(
         "runtime",
         "num_actors",
         "num_reanalyzers",
+        "search_threads",
+        "num_threads",
         "ray_address",
         "learner_gpus",
         "actor_gpus",

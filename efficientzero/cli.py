@@ -184,6 +184,9 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--search-threads", type=int, default=1, help="numba threads of the tree kernels"
+    )
+    parser.add_argument(
         "--states",
         nargs="+",
         default=["small", "atari"],
@@ -203,6 +206,7 @@ def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
         repeats=args.repeats,
         device=args.device,
         states=tuple(args.states),
+        threads=args.search_threads,
     )
     print(json.dumps(result, indent=2))
     return 0

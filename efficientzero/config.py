@@ -158,6 +158,8 @@ class Config:
     """Gumbel search: actions considered at the root."""
     num_simulations: int = positive(50)
     """Simulations per search."""
+    search_threads: int = positive(1)
+    """Numba threads sharing the roots of each search's tree kernels (1: the serial kernels; results are the same)."""
     discount: float = checked(0.997**4, lambda v: 0.0 < v <= 1.0, "be in (0, 1]")
     """Discount per agent step (0.997 per frame with frame skip 4 in Atari)."""
     pb_c_base: float = above_zero(19652.0)

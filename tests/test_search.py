@@ -11,6 +11,7 @@ import torch
 
 from efficientzero.search import (
     Searcher,
+    SearchRules,
     dirichlet_noise,
     kernels,
     masked_softmax,
@@ -410,3 +411,16 @@ def test_pack_step_is_reward_value_and_softmax() -> None:
     np.testing.assert_array_equal(out[:, 0], reward)
     np.testing.assert_array_equal(out[:, 1], value)
     np.testing.assert_allclose(out[:, 2:], expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("rules", [SearchRules(), SearchRules(True, True, True)])
+def test_parallel_kernels_give_the_serial_results(rules: SearchRules) -> None:
+    model = MLPModel(5, seed=6)
+    root = model.root(12)
+    legal = np.random.default_rng(3).random((12, 5)) < 0.8
+    legal[:, 0] = True
+    seeds = np.arange(12, dtype=np.uint64)
+    serial = run(model, root, 25, legal, seeds=seeds, searcher=Searcher(), rules=rules)
+    parallel = run(model, root, 25, legal, seeds=seeds, searcher=Searcher(threads=2), rules=rules)
+    np.testing.assert_array_equal(serial.visit_counts, parallel.visit_counts)
+    np.testing.assert_array_equal(serial.root_values, parallel.root_values)

@@ -31,7 +31,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from efficientzero.search.tree import Tree
 
@@ -172,6 +172,32 @@ def _select_child(
     return _pick_tied(scores, best, tie_hash(tree.seeds[b], sim, node)), mean_q
 
 
+@njit(cache=True, inline="always")
+def _select_root(
+    tree: Tree,
+    b: int,
+    sim: int,
+    c: tuple[float, float, float],
+    rules: SearchRules,
+    forced_root_action: np.ndarray,
+    out: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """``select`` for root ``b``."""
+    node = 0
+    action = forced_root_action[b]
+    mean_q = 0.0
+    if action < 0 or rules.parent_mean_q:  # a forced action needs the root's mean Q only
+        chosen, mean_q = _select_child(tree, b, 0, sim, c, rules, 0.0, scratch)
+        action = chosen if action < 0 else action
+    while tree.children[b, node, action] >= 0:
+        node = tree.children[b, node, action]
+        action, mean_q = _select_child(tree, b, node, sim, c, rules, mean_q, scratch)
+    out[0, b] = node
+    out[1, b] = action
+    out[2, b] = b * tree.children.shape[1] + node
+
+
 @njit(cache=True)
 def select(
     tree: Tree,
@@ -192,18 +218,28 @@ def select(
     """
     scratch = np.empty((2, tree.children.shape[2]))
     for b in range(tree.children.shape[0]):
-        node = 0
-        action = forced_root_action[b]
-        mean_q = 0.0
-        if action < 0 or rules.parent_mean_q:  # a forced action needs the root's mean Q only
-            chosen, mean_q = _select_child(tree, b, 0, sim, c, rules, 0.0, scratch)
-            action = chosen if action < 0 else action
-        while tree.children[b, node, action] >= 0:
-            node = tree.children[b, node, action]
-            action, mean_q = _select_child(tree, b, node, sim, c, rules, mean_q, scratch)
-        out[0, b] = node
-        out[1, b] = action
-        out[2, b] = b * tree.children.shape[1] + node
+        _select_root(tree, b, sim, c, rules, forced_root_action, out, scratch)
+
+
+# numba (0.6x) miscompiles a prange loop whose body is an inline="always" function that writes
+# arrays of the tree (the writes are lost), so the parallel kernels call twins compiled without
+# inlining; the serial kernels keep the inlined ones (a call per root costs them about 30%).
+_select_root_call = njit(_select_root.py_func)
+
+
+@njit(cache=True, parallel=True)
+def select_parallel(
+    tree: Tree,
+    sim: int,
+    c: tuple[float, float, float],
+    rules: SearchRules,
+    forced_root_action: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``select`` with the roots shared among numba's threads (roots are independent)."""
+    for b in prange(tree.children.shape[0]):
+        scratch = np.empty((2, tree.children.shape[2]))
+        _select_root(tree, b, sim, c, rules, forced_root_action, out, scratch)
 
 
 @njit(cache=True)
@@ -230,6 +266,51 @@ def pack_step(
             out[b, 2 + a] /= total
 
 
+@njit(cache=True, inline="always")
+def _expand_root(
+    tree: Tree,
+    b: int,
+    i: int,
+    selected: np.ndarray,
+    step: np.ndarray,
+    discount: float,
+    rebuild_min_max: bool,
+) -> None:
+    """``expand_and_backup`` for root ``b``."""
+    p, a = selected[0, b], selected[1, b]
+    tree.children[b, p, a] = i
+    tree.parent[b, i] = p
+    tree.action[b, i] = a
+    tree.reward[b, i] = step[b, 0]
+    tree.children[b, i, :] = -1
+    tree.prior[b, i, :] = step[b, 2:]
+    tree.visits[b, i] = 0
+    tree.value_sum[b, i] = 0.0
+    v = np.float64(step[b, 1])
+    node = i
+    while node > 0:
+        tree.value_sum[b, node] += v
+        tree.visits[b, node] += 1
+        q = _q(tree, b, node, discount)
+        tree.min_q[b] = min(tree.min_q[b], q)
+        tree.max_q[b] = max(tree.max_q[b], q)
+        v = tree.reward[b, node] + discount * v
+        node = tree.parent[b, node]
+    tree.value_sum[b, 0] += v
+    tree.visits[b, 0] += 1
+    if rebuild_min_max:
+        lo, hi = np.inf, -np.inf
+        for n in range(1, i + 1):
+            q = _q(tree, b, n, discount)
+            lo = min(lo, q)
+            hi = max(hi, q)
+        tree.min_q[b] = lo
+        tree.max_q[b] = hi
+
+
+_expand_root_call = njit(_expand_root.py_func)  # for the parallel kernel (see select_parallel)
+
+
 @njit(cache=True)
 def expand_and_backup(
     tree: Tree,
@@ -247,37 +328,22 @@ def expand_and_backup(
     the node's Q = r + discount * mean value (non-root nodes); then ``v = r + discount * v``.
     With ``rebuild_min_max`` the bounds are then recomputed from the Q of nodes 1..node_index.
     """
-    i = node_index
     for b in range(tree.children.shape[0]):
-        p, a = selected[0, b], selected[1, b]
-        tree.children[b, p, a] = i
-        tree.parent[b, i] = p
-        tree.action[b, i] = a
-        tree.reward[b, i] = step[b, 0]
-        tree.children[b, i, :] = -1
-        tree.prior[b, i, :] = step[b, 2:]
-        tree.visits[b, i] = 0
-        tree.value_sum[b, i] = 0.0
-        v = np.float64(step[b, 1])
-        node = i
-        while node > 0:
-            tree.value_sum[b, node] += v
-            tree.visits[b, node] += 1
-            q = _q(tree, b, node, discount)
-            tree.min_q[b] = min(tree.min_q[b], q)
-            tree.max_q[b] = max(tree.max_q[b], q)
-            v = tree.reward[b, node] + discount * v
-            node = tree.parent[b, node]
-        tree.value_sum[b, 0] += v
-        tree.visits[b, 0] += 1
-        if rebuild_min_max:
-            lo, hi = np.inf, -np.inf
-            for n in range(1, i + 1):
-                q = _q(tree, b, n, discount)
-                lo = min(lo, q)
-                hi = max(hi, q)
-            tree.min_q[b] = lo
-            tree.max_q[b] = hi
+        _expand_root(tree, b, node_index, selected, step, discount, rebuild_min_max)
+
+
+@njit(cache=True, parallel=True)
+def expand_and_backup_parallel(
+    tree: Tree,
+    node_index: int,
+    selected: np.ndarray,
+    step: np.ndarray,
+    discount: float,
+    rebuild_min_max: bool = False,
+) -> None:
+    """``expand_and_backup`` with the roots shared among numba's threads."""
+    for b in prange(tree.children.shape[0]):
+        _expand_root_call(tree, b, node_index, selected, step, discount, rebuild_min_max)
 
 
 @njit(cache=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+import numba
 import numpy as np
 import torch
 
@@ -39,10 +40,15 @@ class Searcher:
     Buffers are reallocated only when (B, A, N) or the embedding's shapes, dtypes or device
     change. One Searcher must not run two searches at once (use one per thread).
     ``use_numpy=False`` makes CPU searches use the torch code path of other devices (for tests).
+    ``threads`` > 1 shares the roots of the tree kernels among that many numba threads (the
+    results are the same: roots are independent).
     """
 
-    def __init__(self, use_numpy: bool = True) -> None:
+    def __init__(self, use_numpy: bool = True, threads: int = 1) -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
         self.use_numpy = use_numpy
+        self.threads = threads
         self._tree: Tree | None = None
         self._store: EmbeddingStore | None = None
         self._outputs: StepOutputs | None = None
@@ -103,17 +109,19 @@ class Searcher:
         kernels.init_roots(tree, np.ascontiguousarray(prior, dtype=np.float32))
         store.write(0, root.embedding)
         constants = (float(discount), float(pb_c_base), float(pb_c_init))
+        select, expand = kernels.select, kernels.expand_and_backup
+        if self.threads > 1 and batch > 1:
+            select, expand = kernels.select_parallel, kernels.expand_and_backup_parallel
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
         for sim in range(num_simulations):
             forced = None if root_action_fn is None else root_action_fn(tree, sim)
             forced = self._no_forced if forced is None else forced.astype(np.int64, copy=False)
             # Select on the host, one network call on the device, expand and back up on the host.
-            kernels.select(tree, sim, constants, rules, forced, self._selected)
+            select(tree, sim, constants, rules, forced, self._selected)
             out = model.recurrent(*store.parents(self._selected))
             store.write(sim + 1, out.embedding)
             step = outputs.to_host(out.reward, out.value, out.prior_logits)
-            kernels.expand_and_backup(
-                tree, sim + 1, self._selected, step, constants[0], rules.rebuild_min_max
-            )
+            expand(tree, sim + 1, self._selected, step, constants[0], rules.rebuild_min_max)
         return self._output(tree, root, constants[0])
 
     def _output(self, tree: Tree, root: RootOutput, discount: float) -> SearchOutput:

@@ -56,10 +56,11 @@ def time_updates(run: Trainer, source: LocalSource, updates: int) -> dict[str, f
         totals["sample"] += t1 - t0
         totals["reanalyze"] += t2 - t1
         totals["learn"] += t3 - t2
-        count = round(c.reanalyze_ratio * c.batch_size)
-        roots += int(batch.mask[:count].sum()) + int(
-            sampled.bootstrap_mask.sum() if c.value_target == "root" else 0
-        )
+        # Reanalysis searches every one of the K+1 states of its rows (a constant shape), and
+        # with value_target "root" also every bootstrap observation.
+        steps = c.unroll_steps + 1
+        roots += round(c.reanalyze_ratio * c.batch_size) * steps
+        roots += c.batch_size * steps if c.value_target == "root" else 0
     out = {k: v / updates for k, v in totals.items()}
     out["reanalysis_roots_per_s"] = roots / max(totals["reanalyze"], 1e-9)
     return out
@@ -107,6 +108,15 @@ def main() -> None:
     result = {
         "game": config.env_id,
         "device": str(run.device),
+        "gpu": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else None,
+        "precision": "bf16 autocast"
+        if config.mixed_precision and run.device.type == "cuda"
+        else "fp32",
+        "peak_gpu_memory_mib": (
+            round(torch.cuda.max_memory_allocated(run.device) / 2**20, 1)
+            if run.device.type == "cuda"
+            else None
+        ),
         "torch_threads": torch.get_num_threads(),
         "measured": {
             "env_steps": args.env_steps,

@@ -127,9 +127,8 @@ class SelfPlayActor:
         self.envs = envs
         self.num_actions = num_actions
         self.rng = np.random.default_rng(seed)
-        self.searcher = Searcher(
-            threads=config.search_threads
-        )  # buffers reused across this component's searches
+        # Buffers reused across this component's searches.
+        self.searcher = Searcher(threads=config.search_threads)
         self.builders = [
             TrajectoryBuilder(
                 config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards

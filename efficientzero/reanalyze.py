@@ -27,9 +27,8 @@ class Reanalyzer:
         self.config = config
         self.model = model
         self.rng = np.random.default_rng(seed)
-        self.searcher = Searcher(
-            threads=config.search_threads
-        )  # buffers reused across this component's searches
+        # Buffers reused across this component's searches.
+        self.searcher = Searcher(threads=config.search_threads)
 
     def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
         """Refresh the target network."""

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The first GPU check, one command, under 8 minutes. Writes logs and JSON into OUT.
+#
+#   bash benchmarks/gpu_wheels.sh                 # once, on a machine with a package registry
+#   bash benchmarks/gpu_check.sh OUT              # on the GPU machine (device cuda)
+#   bash benchmarks/gpu_check.sh OUT cpu          # dry run of every step on the CPU, small sizes
+#
+# The GPU image has Python 3.12, torch, numpy and numba but no registry: when gymnasium does
+# not import, the wheels in .whl/ are installed into a temporary folder without network first.
+# Then, in order, each step under its own timeout (a failed step does not stop the others):
+# versions and GPU name; the search benchmark on the device (it also warms numba's cache);
+# a tiny bf16 Atari train -> resume -> eval through the CLI; the same in fp32 with Gumbel
+# search; benchmarks/atari_throughput.py on the device with its projection of a full run.
+# OUT/summary.json lists every step with its exit code and seconds.
+set -uo pipefail
+OUT="${1:?usage: gpu_check.sh OUT [cuda|cpu]}"
+DEVICE="${2:-cuda}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+: > "$OUT/steps.jsonl"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+if ! python -c "import gymnasium, ale_py, tyro" 2> /dev/null; then
+  SITE="$(mktemp -d)/site"
+  python -m pip install --quiet --no-index --no-deps --target "$SITE" "$ROOT"/.whl/*.whl \
+    > "$OUT/wheels.log" 2>&1 || { echo "gpu_check: installing .whl/ failed (see $OUT/wheels.log)" >&2; exit 1; }
+  export PYTHONPATH="$ROOT:$SITE"
+fi
+EZ=(python -m efficientzero.cli)
+
+step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to OUT/NAME.log, record
+  local name="$1" limit=$(( $2 * SCALE )); shift 2
+  local start; start=$(date +%s.%N)
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  local took; took=$(python -c "import time; print(round(time.time() - $start, 1))")
+  echo "{\"step\": \"$name\", \"rc\": $rc, \"seconds\": $took, \"limit_s\": $limit}" >> "$OUT/steps.jsonl"
+  echo "gpu_check: $name rc=$rc ${took}s"
+}
+
+# Timeouts add up to 7.8 minutes on the GPU; the CPU dry run gets three times as long.
+SCALE=1
+if [ "$DEVICE" = "cpu" ]; then  # dry run: the same steps, sizes a CPU finishes in a minute or two
+  SCALE=3
+  BENCH=(--batches 1 8 --repeats 1)
+  THROUGHPUT=(--env-steps 16 --updates 1 --fill 300)
+else
+  BENCH=()
+  THROUGHPUT=(--env-steps 400 --updates 10 --fill 2000)
+fi
+TINY=(--preset atari100k --env Pong --env-steps 300 --total-updates 6 --start-transitions 150
+  --batch-size 8 --num-simulations 4 --num-envs 2 --eval-interval 0 --periodic-eval-episodes 2
+  --eval-max-episode-steps 30 --checkpoint-interval 3 --block-length 100 --no-progress
+  --device "$DEVICE")
+MORE=(--env-steps 400 --total-updates 9 --no-progress --device "$DEVICE")
+
+step versions 30 python -c "
+import json, numba, numpy, torch
+import ale_py, gymnasium, tyro
+cuda = torch.cuda.is_available()
+print(json.dumps({
+    'python': __import__('sys').version.split()[0], 'torch': torch.__version__,
+    'numpy': numpy.__version__, 'numba': numba.__version__, 'gymnasium': gymnasium.__version__,
+    'ale_py': ale_py.__version__, 'cuda': torch.version.cuda, 'cuda_available': cuda,
+    'gpu': torch.cuda.get_device_name(0) if cuda else None,
+    'bf16_supported': torch.cuda.is_bf16_supported() if cuda else None,
+    'cpus': __import__('os').cpu_count(),
+}))"
+cp "$OUT/versions.log" "$OUT/versions.json"
+
+step bench_search 60 "${EZ[@]}" bench search --device "$DEVICE" "${BENCH[@]}"
+cp "$OUT/bench_search.log" "$OUT/bench_search.json"
+
+for variant in bf16 fp32_gumbel; do
+  if [ "$variant" = bf16 ]; then EXTRA=(--mixed-precision True); else EXTRA=(--mixed-precision False --search-algorithm gumbel); fi
+  RUN="$OUT/runs/$variant"
+  step "train_$variant" 50 "${EZ[@]}" train --run-dir "$RUN" "${TINY[@]}" "${EXTRA[@]}"
+  step "resume_$variant" 50 "${EZ[@]}" train --run-dir "$RUN" --resume "${MORE[@]}"
+  step "eval_$variant" 30 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE"
+done
+
+step atari_throughput 120 python "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
+sed -n '/^{/,$p' "$OUT/atari_throughput.log" > "$OUT/atari_throughput.json"
+
+python - "$OUT" << 'EOF'
+import json, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
+summary = {"steps": steps, "all_passed": all(s["rc"] == 0 for s in steps)}
+for name in ("versions", "atari_throughput"):
+    try:
+        summary[name] = json.loads((out / f"{name}.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        summary[name] = None
+for variant in ("bf16", "fp32_gumbel"):
+    try:
+        summary[f"eval_{variant}"] = json.loads((out / "runs" / variant / "eval.json").read_text())["return_mean"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        summary[f"eval_{variant}"] = None
+(out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+print(json.dumps({"all_passed": summary["all_passed"], "steps": [(s["step"], s["rc"]) for s in steps]}))
+EOF

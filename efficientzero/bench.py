@@ -1,8 +1,9 @@
 """Benchmarks of the library's hot paths (never run as tests).
 
 ``efficientzero bench search`` prints the search benchmark as JSON. The search is driven by a
-fake model whose cost does not depend on the tree, so the figures measure the search itself: kernels, root preparation
-and the glue around the network call (embedding gathers and stores, host/device transfers).
+fake model whose cost does not depend on the tree, so the figures measure the search itself:
+kernels, root preparation and the glue around the network call (embedding gathers and stores,
+host/device transfers).
 """
 
 from __future__ import annotations

@@ -29,10 +29,7 @@ class CheckpointError(RuntimeError):
 
 def _to_torch(value: Any) -> Any:
     if isinstance(value, np.ndarray):
-        with warnings.catch_warnings():
-            # Arrays from Ray's object store are read-only views; they are only read here.
-            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-            return torch.from_numpy(np.ascontiguousarray(value))
+        return torch.from_numpy(np.ascontiguousarray(value))
     if isinstance(value, dict):
         return {k: _to_torch(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -66,7 +63,11 @@ def save_checkpoint(path: Path, state: dict[str, Any], config: Config) -> None:
     """Atomically write ``state`` (plus the config and a format version) to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format_version": FORMAT_VERSION, "config": config.to_json(), **_to_torch(state)}
+    with warnings.catch_warnings():
+        # Arrays from Ray's object store are read-only views; they are only read here.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensors = _to_torch(state)
+    payload = {"format_version": FORMAT_VERSION, "config": config.to_json(), **tensors}
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
         torch.save(payload, f)

@@ -9,6 +9,7 @@ episode (for Atari: a whole game) ends, ``info["episode"]`` holds ``{"r": unclip
 from __future__ import annotations
 
 import difflib
+import functools
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -83,8 +84,10 @@ def make_env(
     return gym.wrappers.RecordEpisodeStatistics(_FloatObservation(env))
 
 
+@functools.lru_cache(maxsize=16)
 def env_spec(config: Config) -> EnvSpec:
-    """Frame shape, dtype and action count of ``config.env_id`` (validated)."""
+    """Frame shape, dtype and action count of ``config.env_id`` (validated; made once per config,
+    though the command line, the trainer and its source each ask)."""
     env = make_env(config)
     try:
         space = env.observation_space

@@ -2,12 +2,10 @@
 aggregates (``scores``), grouping (``results``, ``build``), the document (``document``),
 rendering to Markdown and HTML (``render``) and plots (``plots``)."""
 
-from efficientzero.report.build import (
+from efficientzero.report.build import ReportError, build_report, report_command
+from efficientzero.report.document import (
     PUBLISHED_EFFICIENTZERO,
     PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN,
-    ReportError,
-    build_report,
-    report_command,
 )
 from efficientzero.report.results import GameResult, PresetReport, ReportResult
 

@@ -31,7 +31,6 @@ from efficientzero.config import ConfigError
 from efficientzero.envs.atari_games import AtariGame, atari100k_games, resolve_game
 from efficientzero.report.document import (
     PUBLISHED_EFFICIENTZERO,
-    PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN,
     document,
     summary,
 )
@@ -264,13 +263,4 @@ def report_command(
     return 0
 
 
-__all__ = [
-    "PUBLISHED_EFFICIENTZERO",
-    "PUBLISHED_EFFICIENTZERO_ABOVE_HUMAN",
-    "GameResult",
-    "PresetReport",
-    "ReportError",
-    "ReportResult",
-    "build_report",
-    "report_command",
-]
+__all__ = ["ReportError", "build_report", "report_command"]

@@ -17,6 +17,8 @@ One turn of the loop::
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import time
 from collections import deque
@@ -193,8 +195,9 @@ class Trainer:
         metrics, priorities = self.learner.step(batch.to(self.device))
         self.source.write_priorities(batch.indices, priorities)
         n.updates = self.learner.updates
-        selfplay = self.learner.weights() if n.updates % c.selfplay_update_interval == 0 else None
-        target = self.target_schedule.refresh(n.updates, self.learner.weights)
+        weights = functools.cache(self.learner.weights)  # one copy when both are due
+        selfplay = weights() if n.updates % c.selfplay_update_interval == 0 else None
+        target = self.target_schedule.refresh(n.updates, weights)
         if selfplay is not None:
             self.selfplay_weights = selfplay
         if target is not None:
@@ -259,7 +262,7 @@ class Trainer:
         self.source.load_state_dict(
             {"replay": to_numpy(state["replay"]), "rng": {k: rng[k] for k in rng if k != "torch"}}
         )
-        self.resumed_from = Counters(**self.counters.to_dict())
+        self.resumed_from = dataclasses.replace(self.counters)
 
     # ------------------------------------------------------------------ the loop
     def run(self, on_tick: Callable[[Trainer], None] | None = None) -> dict[str, Any]:

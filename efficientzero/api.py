@@ -29,7 +29,7 @@ from efficientzero.checkpoint import CheckpointError, check_compatible, load_che
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs import env_spec, make_env
 from efficientzero.evaluation import evaluate_episodes
-from efficientzero.nets import InferenceModel, build_inference
+from efficientzero.nets import InferenceModel, build_inference, network_kind
 from efficientzero.planning import choose_actions, plan
 from efficientzero.run.directory import (
     EVAL_FILE,
@@ -87,7 +87,8 @@ def train(
         if config is None:
             raise ConfigError("train needs a config (for example presets.cartpole())")
         config = config.validate()
-        env_spec(config)  # unknown or unsuitable environments fail before anything is written
+        # Unknown or unsuitable environments and networks fail before anything is written.
+        network_kind(config, env_spec(config).frame_shape)
         directory = RunDirectory(Path(run_dir) if run_dir is not None else default_run_dir(config))
         directory.create(config)
     if config.runtime == "ray":

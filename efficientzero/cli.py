@@ -46,11 +46,15 @@ def _parse_overrides(base: Config, overrides: list[str], prog: str) -> Config:
 def _preset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",
-        default="cartpole",
-        help=f"one of {', '.join(sorted(PRESETS))} (default: cartpole)",
+        default=None,
+        help=f"one of {', '.join(sorted(PRESETS))} (default: picked by --env: atari100k for "
+        "Atari games, minatar for MinAtar games and other image observations, cartpole for "
+        "vector observations and when no --env is given)",
     )
     parser.add_argument(
-        "--env", default=None, help="environment id or Atari game name (default: the preset's)"
+        "--env",
+        default=None,
+        help="environment id, or an Atari or MinAtar game name (default: the preset's)",
     )
     parser.add_argument(
         "--env-steps",

@@ -81,7 +81,7 @@ class Config:
     preset: str = "atari100k"
     """Name of the preset this config was built from (recorded in config.json; reports group by it)."""
     env_id: str = "ALE/Breakout-v5"
-    """Gymnasium environment id (vector presets) or Atari game name / ALE id (atari100k preset)."""
+    """Gymnasium environment id (any Discrete-action task, vector or image), MinAtar game name / id (minatar preset) or Atari game name / ALE id (atari100k preset)."""
     seed: int = non_negative(0)
     """Seed for environments, networks, search and replay sampling."""
     device: str = checked("auto", _is_device, "be 'auto', 'cpu', 'cuda' or 'cuda:N'")
@@ -107,7 +107,7 @@ class Config:
     periodic_eval_episodes: int | None = positive_or_none(8)
     """Episodes of each evaluation during training (None: eval_episodes)."""
     repeat_action_probability: float = fraction(0.0)
-    """Atari only: sticky-action probability (the 100k protocol uses 0)."""
+    """Atari and MinAtar: sticky-action probability, the chance an agent step repeats the previous action (the Atari 100k protocol uses 0; MinAtar's default and its paper's results 0.1)."""
     frame_skip: int = positive(4)
     """Atari only: emulator frames per agent step (max-pool of the last two, rewards summed)."""
     obs_size: int = positive(96)
@@ -118,6 +118,8 @@ class Config:
     """Atari only: up to this many random no-ops after reset."""
     episode_life: bool = True
     """Atari only: a lost life ends the training episode (never in evaluation)."""
+    image_layout: Literal["auto", "hwc", "chw"] = "auto"
+    """Image observations of other environments: axis order of their frames ("auto": H x W x C, gymnasium's convention, unless the last axis is longer than the first); rank-2 frames are one channel."""
     atari_wrapper: Literal["protocol", "reference"] = "protocol"
     """Atari only: "protocol" draws 0..noop_max no-ops, counts a drop to 0 lives as a life loss and keeps the continue-NOOP after a life loss out of the step cap; "reference" (the EfficientZero code) draws 1..noop_max, ignores a drop to 0 lives and counts the continue-NOOP as a step."""
 
@@ -129,7 +131,9 @@ class Config:
     hidden_size: int = positive(128)
     """MLP networks: width of hidden layers."""
     num_channels: int = positive(64)
-    """ResNet networks: channels of the 6x6 latent."""
+    """ResNet networks: channels of the latent (6x6 for Atari)."""
+    downsample: Literal["auto", "on", "off"] = "auto"
+    """ResNet networks: the paper's stride-2 representation (latent side = frame side / 16) or a full-resolution one; "auto": stride-2 for frames of side >= 32, full resolution below (MinAtar's 10x10 boards)."""
     num_blocks: int = non_negative(1)
     """ResNet networks: residual blocks in the dynamics and prediction trunks."""
     reduced_channels: int = positive(16)

@@ -10,7 +10,8 @@ import difflib
 from collections.abc import Callable
 
 from efficientzero.config import Config, ConfigError
-from efficientzero.envs.atari_games import resolve_game
+from efficientzero.envs.atari_games import is_atari_id, resolve_game
+from efficientzero.envs.minatar import is_minatar_id, resolve_minatar_id
 
 
 def cartpole(env_id: str = "CartPole-v1") -> Config:
@@ -70,12 +71,94 @@ def atari100k(env_id: str = "Breakout") -> Config:
     return Config(preset="atari100k", env_id=resolve_game(env_id).ale_id)
 
 
-PRESETS: dict[str, Callable[..., Config]] = {"cartpole": cartpole, "atari100k": atari100k}
+def minatar(env_id: str = "Breakout") -> Config:
+    """EfficientZero at MinAtar scale: 100k agent steps on a 10x10 board, sized to run in at most
+    40 minutes on one CPU core (docs/minatar.md gives the measurements behind each choice).
+
+    ``env_id`` is a MinAtar game ("Breakout", "SpaceInvaders"), a full id ("MinAtar/Breakout-v1")
+    or any other gymnasium environment with small image observations, which gets the same
+    settings. Short names use v0 (all 6 actions) with sticky actions 0.1: the setting of the
+    MinAtar paper's results (Young & Tian 2019), which the report's DQN references come from.
+    """
+    return Config(
+        preset="minatar",
+        env_id=resolve_minatar_id(env_id) if is_minatar_id(env_id) else env_id,
+        num_threads=1,
+        repeat_action_probability=0.1,
+        # MinAtar boards carry trails that show motion, so one frame is a state (as in the
+        # MinAtar paper's DQN); a random shift of 4 cells would move objects off a 10x10 board.
+        frame_stack=1,
+        augment=False,
+        clip_rewards=False,
+        # Episodes are capped at 3,000 agent steps in training and evaluation: Freeway's own
+        # limit is 2,500, and a greedy agent that keeps Breakout's ball alive without hitting
+        # bricks otherwise plays for tens of thousands of steps (each a 16-simulation search).
+        max_episode_steps=3_000,
+        eval_max_episode_steps=3_000,
+        eval_episodes=32,
+        periodic_eval_episodes=8,
+        mixed_precision=False,
+        num_channels=16,
+        reduced_channels=4,
+        head_hidden_size=32,
+        lstm_hidden_size=64,
+        projection_dim=256,
+        projection_head_dim=64,
+        support_size=25,
+        num_simulations=16,
+        discount=0.99,
+        td_steps=10,
+        optimizer="adam",
+        lr=1e-3,
+        lr_warmup_fraction=0.0,
+        lr_decay_updates=5_000,
+        weight_decay=0.0,
+        # An update (batch 64, a quarter of it reanalysed with 16 simulations) costs about
+        # 0.2 s on one core, so 7,000 of them fit the 40-minute budget with self-play and
+        # evaluation; the paper's 1.2 updates per agent step would take about 7 hours.
+        batch_size=64,
+        reanalyze_ratio=0.25,
+        total_env_steps=100_000,
+        total_updates=7_000,
+        start_transitions=2000,
+        updates_per_env_step=0.072,
+        target_update_interval=200,
+        selfplay_update_interval=100,
+        block_length=200,
+        eval_interval=20_000,
+        checkpoint_interval=2_000,
+        learner_gpus=0.0,
+    )
+
+
+PRESETS: dict[str, Callable[..., Config]] = {
+    "cartpole": cartpole,
+    "minatar": minatar,
+    "atari100k": atari100k,
+}
 """Preset name -> function(env_id) returning a Config."""
 
 
-def make_preset(name: str, env_id: str | None = None) -> Config:
-    """The config of preset ``name`` (optionally for ``env_id``)."""
+def preset_for(env_id: str | None) -> str:
+    """The preset an environment gets when none is named: atari100k for Atari games, minatar for
+    MinAtar games and other image observations, cartpole (the vector preset) otherwise."""
+    if env_id is None:
+        return "cartpole"
+    if is_atari_id(env_id):
+        return "atari100k"
+    if is_minatar_id(env_id):
+        return "minatar"
+    from efficientzero.envs import env_spec
+
+    spec = env_spec(cartpole(env_id))
+    return "cartpole" if len(spec.frame_shape) == 1 else "minatar"
+
+
+def make_preset(name: str | None, env_id: str | None = None) -> Config:
+    """The config of preset ``name`` (optionally for ``env_id``); None picks by ``env_id``
+    (:func:`preset_for`)."""
+    if name is None:
+        name = preset_for(env_id)
     if name not in PRESETS:
         close = difflib.get_close_matches(name, sorted(PRESETS), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -84,4 +167,4 @@ def make_preset(name: str, env_id: str | None = None) -> Config:
     return fn(env_id) if env_id is not None else fn()
 
 
-__all__ = ["PRESETS", "atari100k", "cartpole", "make_preset"]
+__all__ = ["PRESETS", "atari100k", "cartpole", "make_preset", "minatar", "preset_for"]

@@ -300,3 +300,36 @@ def test_different_budgets_within_a_game_warn(tmp_path: Path) -> None:
     assert result.warnings == [
         "preset cartpole, CartPole-v1: runs with different total_env_steps [1000, 100000]"
     ]
+
+
+def test_minatar_runs_get_dqn_normalised_rows_and_aggregates(tmp_path: Path) -> None:
+    # DQN-normalised = (score - random) / (DQN 5M - random), references in data/minatar.csv:
+    #   Breakout: random 0.56, DQN 9.44 above it:   0.56, 5.28, 10.0 -> 0.0, 0.5, 1.0
+    #   Freeway: random 0.19, DQN 49.81 above it:   25.095, 50.0 -> 0.5, 1.0 (2 seeds)
+    # MinAtar/Seaquest-v1 (minimal actions) is not the references' setting: raw score only.
+    runs = tmp_path / "runs"
+    for seed, score in enumerate([0.56, 5.28, 10.0]):
+        write_run(runs, f"b{seed}", "MinAtar/Breakout-v0", seed, score, preset="minatar")
+    for seed, score in enumerate([25.095, 50.0]):
+        write_run(runs, f"f{seed}", "MinAtar/Freeway-v0", seed, score, preset="minatar")
+    write_run(runs, "s0", "MinAtar/Seaquest-v1", 0, 3.0, preset="minatar")
+    result = build_report([runs], tmp_path / "out", bootstrap_reps=REPS, seed=0)
+    [group] = result.summary["groups"]
+    games = {game["name"]: game for game in group["games"]}
+    assert list(games) == ["Breakout", "Freeway", "MinAtar/Seaquest-v1"]
+    np.testing.assert_allclose(games["Breakout"]["dqn_normalized_per_run"], [0.0, 0.5, 1.0])
+    assert games["Breakout"]["dqn_normalized"] == pytest.approx(0.5)
+    assert games["Freeway"]["dqn_normalized"] == pytest.approx(0.75)
+    assert games["Breakout"]["dqn_5m"] == 10 and games["Breakout"]["random"] == 0.56
+    assert not games["MinAtar/Seaquest-v1"]["minatar"]
+    assert group["aggregates"] is None  # no Atari games
+    agg = group["minatar_aggregates"]
+    # Two seeds per game (the lowest): Breakout 0.0, 0.5 (mean 0.25); Freeway 0.5, 1.0 (0.75).
+    assert (agg["num_games"], agg["runs_per_game"]) == (2, 2)
+    assert agg["mean"]["point"] == pytest.approx(0.5)
+    assert agg["iqm"]["point"] == pytest.approx(0.5)  # the middle two of 0, .5, .5, 1
+    assert agg["games_above_human"] == 0  # neither mean reaches DQN's 5M-frame return
+    assert agg["left_out"] == [str((runs / "b2").resolve())]
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "### MinAtar games" in text and "DQN-normalised aggregates (MinAtar)" in text
+    assert (tmp_path / "out" / "plots" / "aggregates_minatar_minatar.png").is_file()

@@ -8,7 +8,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from efficientzero.config import ConfigError
 from efficientzero.nets import EfficientZeroNet, InferenceModel, build_network
 from efficientzero.nets.resnet import ResNetNet, latent_side
 from efficientzero.nets.support import support_to_scalar
@@ -254,6 +253,10 @@ def test_parameter_count(atari_net: ResNetNet) -> None:
     assert count == hand == 8_334_008
 
 
-def test_non_square_frames_are_rejected() -> None:
-    with pytest.raises(ConfigError, match="square"):
-        build_network(atari100k(), (3, 96, 80), NUM_ACTIONS)
+def test_non_square_frames_get_a_non_square_latent() -> None:
+    net = build_network(atari100k().replace(frame_stack=1), (3, 96, 80), NUM_ACTIONS).eval()
+    assert net.latent_shape == (64, 6, 5)
+    with torch.no_grad():
+        latent = net.represent(torch.rand(2, 3, 96, 80))
+        _, policy = net.predict(latent)
+    assert latent.shape == (2, 64, 6, 5) and policy.shape == (2, NUM_ACTIONS)

@@ -1,7 +1,9 @@
-"""Environments: ``make_env`` for gymnasium vector-observation tasks and the Atari 100k games.
+"""Environments: ``make_env`` for any gymnasium task with a Discrete action space (vector or
+image observations), the MinAtar games and the Atari 100k games.
 
-Every environment returns single frames (a ``[D]`` float vector or a ``[C, H, W]`` uint8 image);
-frame stacking is done by the agent, which stores each frame once. On the step where an
+Every environment returns single frames: a ``[D]`` float32 vector, or a ``[C, H, W]`` image in
+the smallest exact dtype (uint8 for uint8 and boolean images, boolean boards as 0/255; float32
+for float images); frame stacking is done by the agent, which stores each frame once. On the step where an
 episode (for Atari: a whole game) ends, ``info["episode"]`` holds ``{"r": unclipped return,
 "l": length}``.
 """
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 import difflib
 import functools
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs.atari_games import is_atari_id
+from efficientzero.envs.minatar import is_minatar_id, register_minatar, resolve_minatar_id
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,25 @@ def _check_spaces(env: gym.Env, env_id: str) -> None:
             "Discrete one (discretise continuous actions with a wrapper first)"
         )
     space = env.observation_space
-    if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
+    if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 2, 3):
         raise ConfigError(
-            f"{env_id} has observations {space}; the vector preset needs a 1-D Box observation "
-            "(images: use --preset atari100k for Atari games)"
+            f"{env_id} has observations {space}; EfficientZero takes a Box of rank 1 (a vector), "
+            "2 (H x W) or 3 (H x W x C or C x H x W): wrap stacks of frames or dict "
+            "observations to one frame (the agent stacks frames itself, see --frame-stack)"
         )
+
+
+def image_layout(shape: tuple[int, ...], setting: str = "auto") -> str:
+    """Axis order of image observations of ``shape``: "hw", "hwc" or "chw".
+
+    "auto" reads H x W x C (gymnasium's convention, MinAtar's 10x10xC) unless the last axis is
+    longer than the first, which only a channels-first frame has (1x32x32, 3x96x96).
+    """
+    if len(shape) == 2:
+        return "hw"
+    if setting != "auto":
+        return setting
+    return "chw" if shape[-1] > shape[0] else "hwc"
 
 
 class _FloatObservation(gym.ObservationWrapper):
@@ -66,6 +85,43 @@ class _FloatObservation(gym.ObservationWrapper):
         return np.asarray(observation, dtype=np.float32)
 
 
+class ImageObservation(gym.ObservationWrapper):
+    """Image observations as ``[C, H, W]`` frames in the smallest exact dtype.
+
+    uint8 stays uint8 (the networks read x / 255); booleans become uint8 0 / 255, so they cost
+    one byte a cell in replay and read as 0 / 1; other dtypes become float32, read as they are.
+    ``layout`` is the environment's axis order ("hw", "hwc" or "chw", see :func:`image_layout`).
+    """
+
+    def __init__(self, env: gym.Env, layout: str) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        assert isinstance(space, gym.spaces.Box)
+        self.layout = layout
+        self.boolean = space.dtype == np.bool_
+        self.dtype = np.dtype(np.uint8 if self.boolean or space.dtype == np.uint8 else np.float32)
+        shape = self._frame(np.zeros(space.shape, space.dtype)).shape
+        if self.dtype == np.uint8:
+            self.observation_space = gym.spaces.Box(0, 255, shape, np.uint8)
+        else:
+            low = self._frame(np.broadcast_to(space.low, space.shape).astype(np.float32))
+            high = self._frame(np.broadcast_to(space.high, space.shape).astype(np.float32))
+            self.observation_space = gym.spaces.Box(low, high, shape, np.float32)
+
+    def _frame(self, observation: np.ndarray) -> np.ndarray:
+        if self.layout == "hw":
+            observation = observation[None]
+        elif self.layout == "hwc":
+            observation = observation.transpose(2, 0, 1)
+        return np.ascontiguousarray(observation)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        frame = self._frame(np.asarray(observation))
+        if self.boolean:
+            return frame.astype(np.uint8) * np.uint8(255)
+        return frame.astype(self.dtype, copy=False)
+
+
 def make_env(
     config: Config, *, evaluation: bool = False, render_mode: str | None = None
 ) -> gym.Env:
@@ -74,14 +130,30 @@ def make_env(
         from efficientzero.envs.atari import make_atari_env
 
         return make_atari_env(config, evaluation=evaluation, render_mode=render_mode)
-    _check_id(config.env_id)
+    env_id = config.env_id
+    options: dict[str, Any] = {}
+    if is_minatar_id(env_id):
+        register_minatar()
+        env_id = resolve_minatar_id(env_id)
+        options["sticky_action_prob"] = config.repeat_action_probability
+    _check_id(env_id)
     cap = config.eval_max_episode_steps if evaluation else config.max_episode_steps
     try:
-        env = gym.make(config.env_id, render_mode=render_mode, max_episode_steps=cap)
+        with warnings.catch_warnings():
+            # MinAtar's v0 (all 6 actions) is not outdated by v1 (minimal set), as gymnasium says.
+            warnings.filterwarnings(
+                "ignore", message=".*is out of date", category=DeprecationWarning
+            )
+            env = gym.make(env_id, render_mode=render_mode, max_episode_steps=cap, **options)
     except gym.error.DependencyNotInstalled as error:
-        raise ConfigError(f"{config.env_id} needs an extra dependency: {error}") from error
-    _check_spaces(env, config.env_id)
-    return gym.wrappers.RecordEpisodeStatistics(_FloatObservation(env))
+        raise ConfigError(f"{env_id} needs an extra dependency: {error}") from error
+    _check_spaces(env, env_id)
+    shape = env.observation_space.shape
+    assert shape is not None
+    if len(shape) == 1:
+        return gym.wrappers.RecordEpisodeStatistics(_FloatObservation(env))
+    image = ImageObservation(env, image_layout(shape, config.image_layout))
+    return gym.wrappers.RecordEpisodeStatistics(image)
 
 
 @functools.lru_cache(maxsize=16)
@@ -99,4 +171,4 @@ def env_spec(config: Config) -> EnvSpec:
         env.close()
 
 
-__all__ = ["EnvSpec", "env_spec", "make_env"]
+__all__ = ["EnvSpec", "ImageObservation", "env_spec", "image_layout", "make_env"]

@@ -10,19 +10,41 @@ from efficientzero.nets.inference import InferenceModel, stack_frames
 from efficientzero.nets.mlp import MLPNet
 
 
+def network_kind(config: Config, frame_shape: tuple[int, ...]) -> str:
+    """ "mlp" or "resnet": the family ``config.network`` picks for frames of ``frame_shape``.
+
+    Raises ConfigError when the family cannot take such frames (checked before a run starts).
+    """
+    kind = config.network
+    if kind == "auto":
+        kind = "mlp" if len(frame_shape) == 1 else "resnet"
+    if kind == "mlp" and len(frame_shape) != 1:
+        raise ConfigError(
+            f"network 'mlp' needs vector observations, got image frames of shape {frame_shape}; "
+            "use --network resnet (the default for images)"
+        )
+    if kind == "resnet":
+        from efficientzero.nets.resnet import MIN_SIDE
+
+        if len(frame_shape) != 3:
+            raise ConfigError(
+                f"network 'resnet' needs image observations (C, H, W), got frames of shape "
+                f"{frame_shape}; use --network mlp"
+            )
+        if min(frame_shape[1:]) < MIN_SIDE:
+            raise ConfigError(
+                f"frames of {frame_shape[1]}x{frame_shape[2]} are too small for the convolutional "
+                f"networks (each side must be at least {MIN_SIDE}); resize them with a wrapper, or "
+                "flatten them and use --network mlp"
+            )
+    return kind
+
+
 def build_network(
     config: Config, frame_shape: tuple[int, ...], num_actions: int
 ) -> EfficientZeroNet:
     """The network for ``config`` given one frame's shape (``(D,)`` or ``(C, H, W)``)."""
-    kind = config.network
-    if kind == "auto":
-        kind = "mlp" if len(frame_shape) == 1 else "resnet"
-    if kind == "mlp":
-        if len(frame_shape) != 1:
-            raise ConfigError(
-                f"network 'mlp' needs vector observations, got frames of shape {frame_shape}; "
-                "use --network resnet (or --preset atari100k for Atari)"
-            )
+    if network_kind(config, frame_shape) == "mlp":
         return MLPNet(
             frame_shape[0] * config.frame_stack,
             num_actions,
@@ -35,11 +57,6 @@ def build_network(
             support_size=config.support_size,
             use_value_prefix=config.use_value_prefix,
             scale_latent=config.scale_latent,
-        )
-    if len(frame_shape) != 3:
-        raise ConfigError(
-            f"network 'resnet' needs image observations (C, H, W), got frames of shape {frame_shape}; "
-            "use --network mlp"
         )
     from efficientzero.nets.resnet import ResNetNet
 
@@ -75,5 +92,6 @@ __all__ = [
     "MLPNet",
     "build_inference",
     "build_network",
+    "network_kind",
     "stack_frames",
 ]

@@ -11,8 +11,12 @@ Shapes for the Atari preset (4 stacked 96x96 RGB frames, 64 channels, 1 block pe
 - ``predict``: latent -> value logits ``[B, 601]``, policy logits ``[B, A]``
 - ``project``: latent ``[B, 2304]`` -> ``[B, 1024]`` (``with_head``: -> 512 -> 1024)
 
-The latent side is ``ceil(obs_size / 16)`` (four stride-2 stages), so other observation sizes
-work too (64 -> 4x4, 84 -> 6x6). Convolutions before BatchNorm carry no bias (BN has one).
+The latent side is ``ceil(side / 16)`` (four stride-2 stages), so other observation sizes
+work too (64 -> 4x4, 84 -> 6x6, and non-square frames side by side). Small boards (MinAtar's
+10x10) skip the downsampling: ``downsample=False`` gives a full-resolution representation (one
+3x3 conv + BN + ReLU, then the residual blocks), the form MuZero used for board games
+(Schrittwieser et al. 2020, Appendix F), so the latent keeps one cell per board cell.
+Convolutions before BatchNorm carry no bias (BN has one).
 
 Channels-last: ``net.to_channels_last()`` (or ``net.to(memory_format=torch.channels_last)``)
 converts the convolution weights; ``represent`` then converts its input to match, and every
@@ -25,7 +29,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from efficientzero.config import Config, ConfigError
+from efficientzero.config import Config
 from efficientzero.nets.base import (
     EfficientZeroNet,
     LSTMState,
@@ -46,6 +50,21 @@ def latent_side(obs_size: int) -> int:
     for _ in range(4):
         side = (side + 1) // 2
     return side
+
+
+MIN_SIDE = 4
+"""Smallest frame side the networks take (3x3 convolutions over fewer cells see mostly padding)."""
+
+DOWNSAMPLE_FROM = 32
+"""``downsample="auto"``: frames whose smaller side is at least this go through the paper's
+stride-2 trunk; smaller boards keep full resolution."""
+
+
+def wants_downsampling(setting: str, height: int, width: int) -> bool:
+    """Whether the representation downsamples frames of ``height x width`` (config ``downsample``)."""
+    if setting == "auto":
+        return min(height, width) >= DOWNSAMPLE_FROM
+    return setting == "on"
 
 
 class ResidualBlock(nn.Module):
@@ -129,6 +148,27 @@ class DownsampleTrunk(nn.Module):
         return self.layers(self.stem(observation))
 
 
+class FullResolutionTrunk(nn.Module):
+    """The representation ``h`` for small boards: ``[B, S*C, H, W] -> [B, num_channels, H, W]``.
+
+    conv 3x3 to ``num_channels`` + BN + ReLU, then ``num_blocks`` residual blocks (MuZero's
+    board-game representation, Schrittwieser et al. 2020, Appendix F). ``stem`` is named as in
+    :class:`DownsampleTrunk` so layout checks read the same weight.
+    """
+
+    def __init__(self, in_channels: int, num_channels: int, num_blocks: int) -> None:
+        super().__init__()
+        self.stem = conv3x3(in_channels, num_channels)
+        self.layers = nn.Sequential(
+            nn.BatchNorm2d(num_channels),
+            nn.ReLU(inplace=True),
+            *residual_tower(num_channels, num_blocks),
+        )
+
+    def forward(self, observation: torch.Tensor) -> torch.Tensor:
+        return self.layers(self.stem(observation))
+
+
 def reduce_conv(channels: int, reduced_channels: int) -> nn.Sequential:
     """1x1 conv + BN + ReLU: ``[B, C, L, L] -> [B, reduced_channels, L, L]`` before a head's flatten."""
     return nn.Sequential(
@@ -146,13 +186,11 @@ class ReducedHead(nn.Module):
     """
 
     def __init__(
-        self, channels: int, reduced_channels: int, side: int, hidden: int, out_size: int
+        self, channels: int, reduced_channels: int, cells: int, hidden: int, out_size: int
     ) -> None:
         super().__init__()
         self.reduce = reduce_conv(channels, reduced_channels)
-        self.mlp = mlp(
-            [reduced_channels * side * side, hidden, out_size], nn.BatchNorm1d, zero_last=True
-        )
+        self.mlp = mlp([reduced_channels * cells, hidden, out_size], nn.BatchNorm1d, zero_last=True)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
         """Always float32 (see :func:`~efficientzero.nets.base.full_precision`)."""
@@ -167,14 +205,15 @@ class ResNetNet(EfficientZeroNet):
 
     Args:
         in_channels: stacked input channels ``S * C`` (12 for 4 RGB frames, 4 for gray).
-        obs_size: input side ``H = W``; the latent is ``num_channels x L x L``, L = ceil(H / 16).
+        obs_size: input side ``H = W``, or ``(H, W)``; the latent is ``num_channels x ceil(H / 16)
+            x ceil(W / 16)`` (``num_channels x H x W`` with ``downsample=False``).
         num_actions: ``A``, the size of the discrete action set.
     """
 
     def __init__(
         self,
         in_channels: int,
-        obs_size: int,
+        obs_size: int | tuple[int, int],
         num_actions: int,
         *,
         num_channels: int = 64,
@@ -189,23 +228,31 @@ class ResNetNet(EfficientZeroNet):
         scale_latent: bool = False,
         downsample_shortcut: str = "conv1x1_bn",
         pool_include_padding: bool = False,
+        downsample: bool = True,
     ) -> None:
         super().__init__()
         self.num_actions = num_actions
         self.support_size = support_size
         self.lstm_hidden_size = lstm_hidden_size
         self.use_scale = scale_latent
-        side = latent_side(obs_size)
-        self.latent_shape = (num_channels, side, side)
+        height, width = (obs_size, obs_size) if isinstance(obs_size, int) else obs_size
+        if downsample:
+            height, width = latent_side(height), latent_side(width)
+        self.latent_shape = (num_channels, height, width)
+        cells = height * width
         out = 2 * support_size + 1
 
-        self.representation = DownsampleTrunk(
-            in_channels,
-            num_channels,
-            num_blocks,
-            shortcut=downsample_shortcut,
-            pool_include_padding=pool_include_padding,
-        )
+        self.representation: DownsampleTrunk | FullResolutionTrunk
+        if downsample:
+            self.representation = DownsampleTrunk(
+                in_channels,
+                num_channels,
+                num_blocks,
+                shortcut=downsample_shortcut,
+                pool_include_padding=pool_include_padding,
+            )
+        else:
+            self.representation = FullResolutionTrunk(in_channels, num_channels, num_blocks)
 
         # Dynamics (Ye et al. 2021, Appendix A): the action enters as one constant plane a / |A|, and the first conv
         # is residual around the incoming latent, which keeps a short gradient path through the
@@ -215,7 +262,7 @@ class ResNetNet(EfficientZeroNet):
         self.dynamics_tower = residual_tower(num_channels, num_blocks)
         self.value_prefix_reduce = reduce_conv(num_channels, reduced_channels)
         self.value_prefix_head = ValuePrefixHead(
-            reduced_channels * side * side,
+            reduced_channels * cells,
             lstm_hidden_size,
             head_hidden_size,
             out,
@@ -224,15 +271,15 @@ class ResNetNet(EfficientZeroNet):
         )
 
         self.prediction_tower = residual_tower(num_channels, num_blocks)
-        self.value_head = ReducedHead(num_channels, reduced_channels, side, head_hidden_size, out)
+        self.value_head = ReducedHead(num_channels, reduced_channels, cells, head_hidden_size, out)
         self.policy_head = ReducedHead(
-            num_channels, reduced_channels, side, head_hidden_size, num_actions
+            num_channels, reduced_channels, cells, head_hidden_size, num_actions
         )
 
         # SimSiam projector and predictor (Ye et al. 2021, §4.1 and Appendix A):
         # 2304 -> 1024 -> 1024 -> 1024 ending in BatchNorm (as SimSiam and the reference code),
         # then 1024 -> 512 -> 1024 on the online branch only.
-        flat = num_channels * side * side
+        flat = num_channels * cells
         self.projector = mlp(
             [flat, projection_dim, projection_dim, projection_dim], nn.BatchNorm1d, final_norm=True
         )
@@ -246,11 +293,9 @@ class ResNetNet(EfficientZeroNet):
     ) -> ResNetNet:
         """The network for ``config`` and frames of shape ``(C, H, W)`` (one frame, before stacking)."""
         channels, height, width = frame_shape
-        if height != width:
-            raise ConfigError(f"network 'resnet' needs square frames, got {height}x{width}")
         return cls(
             channels * config.frame_stack,
-            height,
+            (height, width),
             num_actions,
             num_channels=config.num_channels,
             num_blocks=config.num_blocks,
@@ -264,6 +309,7 @@ class ResNetNet(EfficientZeroNet):
             scale_latent=config.scale_latent,
             downsample_shortcut=config.downsample_shortcut,
             pool_include_padding=config.pool_include_padding,
+            downsample=wants_downsampling(config.downsample, height, width),
         )
 
     @property

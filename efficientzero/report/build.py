@@ -10,7 +10,9 @@ Decisions, in one place:
   with a warning naming the run and a † beside its game in the tables.
 - Unreadable directories (no ``config.json``, broken JSON, no score at all) are skipped with a
   warning; a path that does not exist, or no usable run at all, is an error (``ReportError``).
-- Games outside the 26 (and any non-ALE env, e.g. CartPole) get raw scores and curves only.
+- MinAtar v0 runs (all 6 actions, the setting of the references) get DQN-normalised scores,
+  (score - random) / (DQN at 5M frames - random), and their own aggregates beside the Atari ones.
+- Other environments (e.g. CartPole, MinAtar v1) get raw scores and curves only.
 - The bootstrap needs the same number of seeds per game: aggregates use the lowest k seeds of
   every game, k the smallest seed count, and a warning names the runs left out. Per-game rows
   still use every seed.
@@ -29,6 +31,8 @@ import numpy as np
 
 from efficientzero.config import ConfigError
 from efficientzero.envs.atari_games import AtariGame, atari100k_games, resolve_game
+from efficientzero.envs.minatar import GAMES as MINATAR_GAMES
+from efficientzero.envs.minatar import MinAtarGame, is_minatar_id, minatar_games, resolve_minatar_id
 from efficientzero.report.document import (
     PUBLISHED_EFFICIENTZERO,
     document,
@@ -39,6 +43,7 @@ from efficientzero.report.render import render_html, render_markdown
 from efficientzero.report.results import GameResult, PresetReport, ReportResult
 from efficientzero.report.runs import RunRecord, discover_run_dirs, load_run
 from efficientzero.report.scores import (
+    AggregateScores,
     aggregate_iqm,
     aggregate_mean,
     aggregate_median,
@@ -144,19 +149,44 @@ def _game_of(env_id: str) -> AtariGame | None:
         return None
 
 
+def _minatar_of(env_id: str) -> MinAtarGame | None:
+    """The MinAtar game of a v0 id (the references' action set); None otherwise."""
+    if env_id.startswith("ALE/") or not is_minatar_id(env_id):
+        return None
+    try:
+        resolved = resolve_minatar_id(env_id)
+    except ConfigError:
+        return None
+    game = next(g for g in minatar_games().values() if g.env_id == resolved.replace("-v1", "-v0"))
+    return game if resolved == game.env_id else None
+
+
 def _preset_report(
     preset: str, records: list[RunRecord], reps: int, seed: int, warnings: _Warnings
 ) -> PresetReport:
     by_name: dict[str, list[RunRecord]] = {}
     atari: dict[str, AtariGame] = {}
+    minatar: dict[str, MinAtarGame] = {}
     for record in records:
         game = _game_of(record.env_id)
-        name = record.env_id if game is None else game.name
+        small = _minatar_of(record.env_id) if game is None else None
+        name = game.name if game else small.name if small else record.env_id
         if game is not None:
             atari[name] = game
+        if small is not None:
+            minatar[name] = small
         by_name.setdefault(name, []).append(record)
-    order = list(atari100k_games())
-    names = sorted(by_name, key=lambda n: (order.index(n), "") if n in atari else (len(order), n))
+    order = [*atari100k_games(), *MINATAR_GAMES]
+
+    def position(name: str) -> tuple[int, str]:
+        known = name in atari or name in minatar
+        return (
+            (order.index(name) + (len(atari100k_games()) if name in minatar else 0), "")
+            if known
+            else (2 * len(order), name)
+        )
+
+    names = sorted(by_name, key=position)
     games = []
     for name in names:
         runs = sorted(by_name[name], key=lambda r: (r.seed, str(r.path)))
@@ -169,29 +199,53 @@ def _preset_report(
             warnings.add(
                 f"preset {preset}, {name}: seed {repeated} appears in several runs ({paths})"
             )
-        games.append(GameResult(name, atari.get(name), tuple(runs)))
+        games.append(GameResult(name, atari.get(name), tuple(runs), minatar.get(name)))
     return _with_aggregates(preset, tuple(games), reps, seed, warnings)
 
 
-def _with_aggregates(
-    preset: str, games: tuple[GameResult, ...], reps: int, seed: int, warnings: _Warnings
-) -> PresetReport:
-    atari = [g for g in games if g.game is not None]
-    if not atari:
-        return PresetReport(preset, games, None, (), None)
-    per_game = {
-        g.name: [float(human_normalized(r.score, g.game.random, g.game.human)) for r in g.runs]
-        for g in atari
-        if g.game is not None
-    }
+def _aggregated(
+    preset: str,
+    games: list[GameResult],
+    per_game: dict[str, list[float]],
+    reps: int,
+    seed: int,
+    warnings: _Warnings,
+) -> tuple[AggregateScores, tuple[Path, ...]]:
+    """Bootstrap aggregates of normalised scores ``per_game`` and the runs they leave out."""
     matrix, _, dropped = rectangular_matrix(per_game)
-    left_out = tuple(r.path for g in atari for r in g.runs[len(g.runs) - dropped.get(g.name, 0) :])
+    left_out = tuple(r.path for g in games for r in g.runs[len(g.runs) - dropped.get(g.name, 0) :])
     if left_out:
         warnings.add(
             f"preset {preset}: games have different numbers of seeds; aggregates use the lowest "
             f"{matrix.shape[0]} seed(s) of each game and leave out {', '.join(map(str, left_out))}"
         )
-    aggregates = aggregate_scores(matrix, bootstrap_reps=reps, seed=seed)
+    return aggregate_scores(matrix, bootstrap_reps=reps, seed=seed), left_out
+
+
+def _with_aggregates(
+    preset: str, games: tuple[GameResult, ...], reps: int, seed: int, warnings: _Warnings
+) -> PresetReport:
+    small = [g for g in games if g.minatar is not None]
+    minatar_aggregates: AggregateScores | None = None
+    minatar_left_out: tuple[Path, ...] = ()
+    if small:
+        per_small = {
+            g.name: [float(g.minatar.dqn_normalized(r.score)) for r in g.runs]
+            for g in small
+            if g.minatar is not None
+        }
+        minatar_aggregates, minatar_left_out = _aggregated(
+            preset, small, per_small, reps, seed, warnings
+        )
+    atari = [g for g in games if g.game is not None]
+    if not atari:
+        return PresetReport(preset, games, None, (), None, minatar_aggregates, minatar_left_out)
+    per_game = {
+        g.name: [float(human_normalized(r.score, g.game.random, g.game.human)) for r in g.runs]
+        for g in atari
+        if g.game is not None
+    }
+    aggregates, left_out = _aggregated(preset, atari, per_game, reps, seed, warnings)
     published = [g.published_hns for g in atari]
     same_games = None
     if all(p is not None for p in published):
@@ -202,7 +256,9 @@ def _with_aggregates(
             "iqm": aggregate_iqm(row),
             "games_above_human": float(games_above_human(row)),
         }
-    return PresetReport(preset, games, aggregates, left_out, same_games)
+    return PresetReport(
+        preset, games, aggregates, left_out, same_games, minatar_aggregates, minatar_left_out
+    )
 
 
 def _plot_group(group: PresetReport, out_dir: Path) -> dict[str, str]:
@@ -210,7 +266,12 @@ def _plot_group(group: PresetReport, out_dir: Path) -> dict[str, str]:
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", group.preset)
     plots = {"curves": f"plots/curves_{slug}.png"}
     curves = [
-        Curve(g.name, [(r.curve_steps, r.curve_returns) for r in g.runs], g.published)
+        Curve(
+            g.name,
+            [(r.curve_steps, r.curve_returns) for r in g.runs],
+            g.reference_line,
+            "DQN at 5M frames" if g.minatar is not None else "EfficientZero (published)",
+        )
         for g in group.games
     ]
     plot_learning_curves(curves, out_dir / plots["curves"])
@@ -222,6 +283,14 @@ def _plot_group(group: PresetReport, out_dir: Path) -> dict[str, str]:
                 group.published_same_games
             )
         plot_aggregates(group.aggregates, references, out_dir / plots["aggregates"])
+    if group.minatar_aggregates is not None:
+        plots["minatar_aggregates"] = f"plots/aggregates_minatar_{slug}.png"
+        plot_aggregates(
+            group.minatar_aggregates,
+            {},
+            out_dir / plots["minatar_aggregates"],
+            ylabel="DQN-normalised score (DQN at 5M frames = 1)",
+        )
     return plots
 
 

@@ -46,7 +46,12 @@ def summary(
 
 
 def _group_summary(group: PresetReport, plots: Mapping[str, str]) -> dict[str, Any]:
-    aggregates = None
+    aggregates = minatar_aggregates = None
+    if group.minatar_aggregates is not None:
+        minatar_aggregates = {
+            **group.minatar_aggregates.to_dict(),
+            "left_out": [str(path) for path in group.minatar_left_out],
+        }
     if group.aggregates is not None:
         aggregates = {
             **group.aggregates.to_dict(),
@@ -57,6 +62,7 @@ def _group_summary(group: PresetReport, plots: Mapping[str, str]) -> dict[str, A
         "preset": group.preset,
         "plots": dict(plots),
         "aggregates": aggregates,
+        "minatar_aggregates": minatar_aggregates,
         "games": [_game_summary(game) for game in group.games],
     }
 
@@ -76,11 +82,18 @@ def _game_summary(game: GameResult) -> dict[str, Any]:
         "hns_per_run": None
         if atari is None
         else [atari.human_normalized(s) for s in game.scores.tolist()],
-        "random": None if atari is None else atari.random,
+        "random": game.minatar.random if game.minatar else None if atari is None else atari.random,
         "human": None if atari is None else atari.human,
         "published_efficientzero": game.published,
         "published_efficientzero_hns": game.published_hns,
         "published": {} if atari is None else dict(atari.published),
+        "minatar": game.minatar is not None,
+        "dqn_normalized": game.dqn_normalized,
+        "dqn_normalized_per_run": None
+        if game.minatar is None
+        else [game.minatar.dqn_normalized(s) for s in game.scores.tolist()],
+        "dqn_5m": None if game.minatar is None else game.minatar.dqn_5m,
+        "dqn_500k": None if game.minatar is None else game.minatar.dqn_500k,
         "fallback": game.uses_fallback,
         "runs": [
             {
@@ -113,7 +126,9 @@ def document(
             "the mean return in its eval.json (efficientzero eval: final weights, the protocol's "
             f"episodes); {FALLBACK_MARK} marks games with a run that has no eval.json and is "
             "scored by its last periodic evaluation instead. "
-            "HNS = (score - random) / (human - random)."
+            "HNS = (score - random) / (human - random); for MinAtar, DQN-normalised = "
+            "(score - random) / (DQN at 5M frames - random), DQN's returns read off the MinAtar "
+            "paper's curves (Young & Tian 2019, Figure 2; approximate)."
         ),
     ]
     if warnings:
@@ -131,10 +146,15 @@ def _group_blocks(group: PresetReport, plots: Mapping[str, str]) -> list[Block]:
     ]
     if group.aggregates is not None:
         blocks += _aggregate_blocks(group, plots["aggregates"])
+    if group.minatar_aggregates is not None:
+        blocks += _minatar_aggregate_blocks(group, plots["minatar_aggregates"])
     atari = [game for game in group.games if game.game is not None]
-    others = [game for game in group.games if game.game is None]
+    small = [game for game in group.games if game.minatar is not None]
+    others = [game for game in group.games if game.game is None and game.minatar is None]
     if atari:
         blocks += [Heading("Atari 100k games", 3), _atari_table(atari)]
+    if small:
+        blocks += [Heading("MinAtar games", 3), _minatar_table(small)]
     if others:
         blocks += [
             Heading("Other environments (raw scores; no human-normalised score)", 3),
@@ -144,7 +164,9 @@ def _group_blocks(group: PresetReport, plots: Mapping[str, str]) -> list[Block]:
         Heading("Learning curves", 3),
         Paragraph(
             "Periodic evaluations (metrics.jsonl): mean over seeds, shaded min-max across seeds"
-            + ("; dashed: the published EfficientZero score." if atari else ".")
+            + ("; dashed: the published EfficientZero score" if atari else "")
+            + ("; dashed: DQN's return at 5M frames (MinAtar)" if small else "")
+            + "."
         ),
         Image(plots["curves"], f"learning curves, preset {group.preset}"),
     ]
@@ -192,6 +214,60 @@ def _aggregate_blocks(group: PresetReport, image: str) -> list[Block]:
         Table(headers, rows),
         Image(image, f"aggregate human-normalised scores, preset {group.preset}"),
     ]
+
+
+def _minatar_aggregate_blocks(group: PresetReport, image: str) -> list[Block]:
+    agg = group.minatar_aggregates
+    assert agg is not None
+    percent = round(100 * agg.confidence)
+    rows = [
+        [
+            _METRIC_NAMES[metric],
+            f"{getattr(agg, metric).point:.3f} [{getattr(agg, metric).low:.3f}, "
+            f"{getattr(agg, metric).high:.3f}]",
+        ]
+        for metric in METRICS
+    ]
+    rows.append(["Games at or above DQN (5M frames)", f"{agg.games_above_human} / {agg.num_games}"])
+    text = (
+        f"DQN-normalised scores over {agg.num_games} MinAtar game(s), {agg.runs_per_game} "
+        f"seed(s) each (1.0 = DQN's return after 5M frames). Intervals: {percent}% percentile "
+        f"intervals of a stratified bootstrap over seeds ({agg.bootstrap_reps} reps, seed "
+        f"{agg.seed}, computed by {agg.backend})."
+    )
+    return [
+        Heading("DQN-normalised aggregates (MinAtar)", 3),
+        Paragraph(text),
+        Table(["Metric", f"This report [{percent}% CI]"], rows),
+        Image(image, f"aggregate DQN-normalised scores, preset {group.preset}"),
+    ]
+
+
+def _minatar_table(games: Sequence[GameResult]) -> Table:
+    headers = [
+        "Game",
+        "Seeds",
+        "Score (mean ± std)",
+        "DQN-normalised",
+        "DQN, 0.5M frames",
+        "DQN, 5M frames",
+        "Random",
+    ]
+    rows = []
+    for game in games:
+        assert game.minatar is not None
+        rows.append(
+            [
+                game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else ""),
+                _seeds(game),
+                _score(game),
+                _number(game.dqn_normalized, ".3f"),
+                _number(game.minatar.dqn_500k, ",.1f"),
+                _number(game.minatar.dqn_5m, ",.1f"),
+                _number(game.minatar.random, ",.2f"),
+            ]
+        )
+    return Table(headers, rows)
 
 
 def _atari_table(games: Sequence[GameResult]) -> Table:

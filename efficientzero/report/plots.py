@@ -26,6 +26,7 @@ class Curve:
     runs: Sequence[tuple[np.ndarray, np.ndarray]]
     reference: float | None = None
     """A published final score drawn as a dashed line (None: no line)."""
+    reference_label: str = "EfficientZero (published)"
 
 
 def mean_and_band(runs: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, ...]:
@@ -59,9 +60,7 @@ def plot_learning_curves(curves: Sequence[Curve], path: Path) -> Path:
         else:
             ax.text(0.5, 0.5, "no periodic evaluations", ha="center", transform=ax.transAxes)
         if curve.reference is not None:
-            ax.axhline(
-                curve.reference, color="C3", linestyle="--", label="EfficientZero (published)"
-            )
+            ax.axhline(curve.reference, color="C3", linestyle="--", label=curve.reference_label)
         ax.set_title(curve.title)
         ax.set_xlabel("env steps")
         ax.set_ylabel("eval return")
@@ -77,8 +76,10 @@ def plot_aggregates(
     references: Mapping[str, Mapping[str, float]],
     path: Path,
     label: str = "this report",
+    ylabel: str = "human-normalised score",
 ) -> Path:
-    """Grouped bars of mean / median / IQM HNS: ours with CI error bars, references beside."""
+    """Grouped bars of mean / median / IQM normalised scores: ours with CI error bars,
+    references beside."""
     series = [(label, [getattr(ours, m).point for m in METRICS])]
     series += [(name, [values[m] for m in METRICS]) for name, values in references.items()]
     width = 0.8 / len(series)
@@ -96,7 +97,7 @@ def plot_aggregates(
         ax.bar(offset, heights, width, yerr=error, capsize=4, label=name, color=f"C{i}")
     ax.axhline(1.0, color="gray", linewidth=0.8, linestyle=":")
     ax.set_xticks(x, ["Mean", "Median", "IQM"])
-    ax.set_ylabel("human-normalised score")
+    ax.set_ylabel(ylabel)
     percent = round(100 * ours.confidence)
     ax.set_title(f"Aggregates over {ours.num_games} game(s), {percent}% bootstrap CIs")
     ax.legend(fontsize="small")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from efficientzero.envs.atari_games import AtariGame
+from efficientzero.envs.minatar import MinAtarGame
 from efficientzero.report.runs import RunRecord
 from efficientzero.report.scores import AggregateScores
 
@@ -22,6 +23,8 @@ class GameResult:
     game: AtariGame | None
     """None for environments outside the 26 Atari 100k games (no human-normalised score)."""
     runs: tuple[RunRecord, ...]
+    minatar: MinAtarGame | None = None
+    """The MinAtar game of v0 runs (DQN-normalised score); None otherwise."""
 
     @property
     def scores(self) -> np.ndarray:
@@ -40,6 +43,17 @@ class GameResult:
     def hns(self) -> float | None:
         """Human-normalised score of the mean over seeds (equal to the mean of per-seed HNS)."""
         return None if self.game is None else float(self.game.human_normalized(self.score_mean))
+
+    @property
+    def dqn_normalized(self) -> float | None:
+        """MinAtar: DQN-normalised score of the mean over seeds (see ``MinAtarGame``)."""
+        return None if self.minatar is None else self.minatar.dqn_normalized(self.score_mean)
+
+    @property
+    def reference_line(self) -> float | None:
+        """The score the learning curves draw dashed: EfficientZero's published Atari score, or
+        DQN's 5M-frame return on a MinAtar game."""
+        return self.minatar.dqn_5m if self.minatar is not None else self.published
 
     @property
     def published(self) -> float | None:
@@ -67,6 +81,9 @@ class PresetReport:
     """Runs not in the aggregates (uneven seed counts; see the module docstring)."""
     published_same_games: dict[str, float] | None
     """Published EfficientZero aggregates over the same games (None without Atari games)."""
+    minatar_aggregates: AggregateScores | None = None
+    """DQN-normalised aggregates over the MinAtar games (None without MinAtar v0 runs)."""
+    minatar_left_out: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

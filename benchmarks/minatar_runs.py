@@ -1,0 +1,164 @@
+"""MinAtar at 100k agent steps: train and evaluate (game, seed) runs, side by side, and keep
+each run's summary under ``benchmarks/results/minatar/<label>/``.
+
+    python benchmarks/minatar_runs.py --games Breakout Freeway --seeds 0 1 [--label main]
+    python benchmarks/minatar_runs.py --ablation --games Breakout SpaceInvaders --seeds 0 1 \\
+        --env-steps 50000                  # the full agent and each EfficientZero change off
+
+Each run is ``efficientzero train --preset minatar --env GAME --seed N --num-threads 1`` then
+``efficientzero eval --episodes 32`` of its final weights (greedy, as the report's protocol),
+in a process of its own (``--parallel`` at a time, default 2: one per core of a 2-core CPU).
+When both finish, the run directory's ``config.json``, ``metrics.jsonl``, ``eval.json`` and
+``eval_episodes.csv`` (not its checkpoints) are copied to
+``benchmarks/results/minatar/<label>/<Game>-s<seed>/`` with ``run_summary.json``: the commands,
+train and eval wall seconds, peak RSS (``wait4``) and how many ran side by side. Those folders
+are run directories as the report reads them (config, metrics, eval.json).
+
+``--ablation`` runs, per game and seed, the labels ``full``, ``no-consistency``,
+``no-value-prefix`` and ``no-off-policy-correction`` (Ye et al. 2021, §4 and Table 3); their
+folders sit under ``benchmarks/results/minatar/ablation/<label>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "minatar"
+KEPT_FILES = ("config.json", "metrics.jsonl", "eval.json", "eval_episodes.csv")
+ABLATIONS = {
+    "full": [],
+    "no-consistency": ["--use-consistency", "False"],
+    "no-value-prefix": ["--use-value-prefix", "False"],
+    "no-off-policy-correction": ["--use-off-policy-correction", "False"],
+}
+EVAL_EPISODES = 32
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "efficientzero.cli", *args]
+
+
+def _wait(proc: subprocess.Popen) -> tuple[int, float]:
+    """(exit status, peak RSS MiB) of ``proc``."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, round(usage.ru_maxrss / 1024, 1)
+
+
+class Job:
+    """One (label, game, seed) run: train, then eval, then keep the summary."""
+
+    def __init__(self, label: str, out: Path, game: str, seed: int, flags: list[str]) -> None:
+        self.label, self.out, self.game, self.seed = label, out, game, seed
+        self.run_dir = Path(tempfile.mkdtemp(prefix=f"minatar-{game}-s{seed}-")) / "run"
+        self.train_args = ["train", "--preset", "minatar", "--env", game, "--seed", str(seed)]
+        self.train_args += ["--num-threads", "1", "--run-dir", str(self.run_dir)]
+        self.train_args += ["--no-progress", *flags]
+        self.eval_args = ["eval", "--run-dir", str(self.run_dir)]
+        self.eval_args += ["--episodes", str(EVAL_EPISODES), "--seed", "10000"]
+        self.summary: dict = {"label": label, "game": game, "seed": seed}
+        self.proc: subprocess.Popen | None = None
+        self.stage = "train"
+        self.start = 0.0
+
+    def launch(self) -> None:
+        args = self.train_args if self.stage == "train" else self.eval_args
+        self.start = time.perf_counter()
+        self.proc = subprocess.Popen(_cli(*args), stdout=subprocess.DEVNULL)
+
+    def finished(self, status: int, rss: float, side_by_side: int) -> bool:
+        """Record the stage that ended; True when the job is done."""
+        seconds = round(time.perf_counter() - self.start, 1)
+        args = self.train_args if self.stage == "train" else self.eval_args
+        self.summary[self.stage] = {
+            "command": "efficientzero " + " ".join(args),
+            "exit_status": status,
+            "wall_seconds": seconds,
+            "peak_rss_mib": rss,
+            "side_by_side": side_by_side,
+        }
+        if self.stage == "train" and status == 0:
+            self.stage = "eval"
+            return False
+        self._keep()
+        return True
+
+    def _keep(self) -> None:
+        folder = self.out / f"{self.game}-s{self.seed}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        for name in KEPT_FILES:
+            if (self.run_dir / name).is_file():
+                shutil.copy2(self.run_dir / name, folder / name)
+        if (self.run_dir / "eval.json").is_file():
+            result = json.loads((self.run_dir / "eval.json").read_text())
+            self.summary["final_return_mean"] = result["return_mean"]
+        (folder / "run_summary.json").write_text(json.dumps(self.summary, indent=1) + "\n")
+        shutil.rmtree(self.run_dir.parent, ignore_errors=True)
+        print(
+            json.dumps(
+                {k: self.summary.get(k) for k in ("label", "game", "seed", "final_return_mean")}
+                | {"train_s": self.summary["train"]["wall_seconds"]}
+            ),
+            flush=True,
+        )
+
+
+def run_jobs(jobs: list[Job], parallel: int) -> None:
+    pending, running = list(jobs), {}
+    while pending or running:
+        while pending and len(running) < parallel:
+            job = pending.pop(0)
+            job.launch()
+            assert job.proc is not None
+            running[job.proc.pid] = job
+        pid, status, usage = os.wait4(-1, 0)
+        job = running.pop(pid, None)
+        if job is None:
+            continue
+        side_by_side = len(running) + 1
+        rss = round(usage.ru_maxrss / 1024, 1)
+        if not job.finished(os.waitstatus_to_exitcode(status), rss, side_by_side):
+            job.launch()
+            assert job.proc is not None
+            running[job.proc.pid] = job
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--games",
+        nargs="+",
+        default=["Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders"],
+    )
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--label", default="main")
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--env-steps", type=int, default=None)
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args, extra = parser.parse_known_args()
+    extra = [x for x in extra if x != "--"]
+    if args.env_steps is not None:
+        extra = ["--env-steps", str(args.env_steps), *extra]
+    jobs = []
+    labels = ABLATIONS if args.ablation else {args.label: []}
+    root = args.results / "ablation" if args.ablation else args.results
+    for seed in args.seeds:
+        for game in args.games:
+            for label, flags in labels.items():
+                jobs.append(Job(label, root / label, game, seed, [*flags, *extra]))
+    run_jobs(jobs, args.parallel)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,6 +4,7 @@ each run's summary under ``benchmarks/results/minatar/<label>/``.
     python benchmarks/minatar_runs.py --games Breakout Freeway --seeds 0 1 [--label main]
     python benchmarks/minatar_runs.py --ablation --games Breakout SpaceInvaders --seeds 0 1 \\
         --env-steps 50000                  # the full agent and each EfficientZero change off
+    python benchmarks/minatar_runs.py --ablation-table   # their table (markdown) and curves
 
 Each run is ``efficientzero train --preset minatar --env GAME --seed N --num-threads 1`` then
 ``efficientzero eval --episodes 32`` of its final weights (greedy, as the report's protocol),
@@ -16,7 +17,10 @@ are run directories as the report reads them (config, metrics, eval.json).
 
 ``--ablation`` runs, per game and seed, the labels ``full``, ``no-consistency``,
 ``no-value-prefix`` and ``no-off-policy-correction`` (Ye et al. 2021, §4 and Table 3); their
-folders sit under ``benchmarks/results/minatar/ablation/<label>/``.
+folders sit under ``benchmarks/results/minatar/ablation/<label>/``. ``--ablation-table`` reads
+them back: a markdown table of final returns (mean ± std over seeds, and the DQN-normalised
+mean) per game and label, the change from the full agent, and
+``benchmarks/results/minatar/ablation/curves.png`` (periodic evaluations, mean over seeds).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results" / "minatar"
 KEPT_FILES = ("config.json", "metrics.jsonl", "eval.json", "eval_episodes.csv")
@@ -133,6 +139,89 @@ def run_jobs(jobs: list[Job], parallel: int) -> None:
             running[job.proc.pid] = job
 
 
+def ablation_runs(root: Path) -> dict[str, dict[str, list]]:
+    """label -> game -> run records (``efficientzero.report.runs``) under ``root``."""
+    from efficientzero.envs.minatar import game_name
+    from efficientzero.report.runs import discover_run_dirs, load_run
+
+    found: dict[str, dict[str, list]] = {}
+    for label in ABLATIONS:
+        if not (root / label).is_dir():
+            continue
+        for path in discover_run_dirs([root / label])[0]:
+            record, _ = load_run(path)
+            found.setdefault(label, {}).setdefault(game_name(record.env_id), []).append(record)
+    return found
+
+
+def ablation_table(root: Path) -> str:
+    """Final returns per game and ablation label, as markdown."""
+    from efficientzero.envs.minatar import minatar_games
+
+    runs = ablation_runs(root)
+    if not runs:
+        raise SystemExit(f"no ablation runs under {root}")
+    games = [g for g in minatar_games() if any(g in by_game for by_game in runs.values())]
+    lines = [
+        "| label | " + " | ".join(games) + " | DQN-normalised mean |",
+        "|---|" + "---|" * (len(games) + 1),
+    ]
+    full = runs.get("full", {})
+    for label, by_game in runs.items():
+        cells, normalised = [], []
+        for game in games:
+            records = sorted(by_game.get(game, []), key=lambda r: r.seed)
+            if not records:
+                cells.append("–")
+                continue
+            scores = np.array([r.score for r in records])
+            text = (
+                f"{scores.mean():.2f} ± {scores.std(ddof=1):.2f}"
+                if len(scores) > 1
+                else f"{scores.mean():.2f}"
+            )
+            base = full.get(game)
+            if label != "full" and base:
+                text += f" ({scores.mean() - np.mean([r.score for r in base]):+.2f})"
+            cells.append(f"{text} (n={len(scores)})")
+            normalised.append(minatar_games()[game].dqn_normalized(float(scores.mean())))
+        mean = f"{np.mean(normalised):.3f}" if normalised else "–"
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
+    return "\n".join(lines)
+
+
+def ablation_curves(root: Path, path: Path) -> Path:
+    """One panel per game: each label's periodic evaluations, mean over seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from efficientzero.report.plots import mean_and_band
+
+    runs = ablation_runs(root)
+    games = sorted({g for by_game in runs.values() for g in by_game})
+    fig, axes = plt.subplots(1, len(games), figsize=(5 * len(games), 3.5), squeeze=False)
+    for ax, game in zip(axes[0], games):
+        for i, (label, by_game) in enumerate(runs.items()):
+            curves = [
+                (r.curve_steps, r.curve_returns)
+                for r in by_game.get(game, [])
+                if len(r.curve_steps)
+            ]
+            if curves:
+                grid, mean, _, _ = mean_and_band(curves)
+                ax.plot(grid, mean, color=f"C{i}", label=f"{label} ({len(curves)} seeds)")
+        ax.set_title(game)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("evaluation return")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -143,11 +232,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--label", default="main")
     parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--ablation-table", action="store_true", help="print the ablation table")
     parser.add_argument("--env-steps", type=int, default=None)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args, extra = parser.parse_known_args()
     extra = [x for x in extra if x != "--"]
+    if args.ablation_table:
+        root = args.results / "ablation"
+        print(ablation_table(root))
+        print(f"curves: {ablation_curves(root, root / 'curves.png')}")
+        return
     if args.env_steps is not None:
         extra = ["--env-steps", str(args.env_steps), *extra]
     jobs = []

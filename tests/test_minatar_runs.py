@@ -1,0 +1,67 @@
+"""Bookkeeping of benchmarks/minatar_runs.py (not its scores): jobs, kept files, the ablation table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_report import write_run
+
+SCRIPT = Path(__file__).parents[1] / "benchmarks" / "minatar_runs.py"
+
+
+@pytest.fixture(scope="module")
+def runner():
+    spec = importlib.util.spec_from_file_location("minatar_runs", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ablation_table_compares_each_change_with_the_full_agent(runner, tmp_path):
+    root = tmp_path / "ablation"
+    scores = {"full": [4.0, 6.0], "no-consistency": [1.0, 2.0], "no-value-prefix": [5.0, 5.0]}
+    for label, values in scores.items():
+        for seed, score in enumerate(values):
+            write_run(
+                root / label, f"Breakout-s{seed}", "MinAtar/Breakout-v0", seed, score, "minatar"
+            )
+    table = runner.ablation_table(root).splitlines()
+    assert table[0] == "| label | Breakout | DQN-normalised mean |"
+    rows = {line.split(" | ")[0][2:]: line for line in table[2:]}
+    assert list(rows) == ["full", "no-consistency", "no-value-prefix"]
+    # full: mean 5, sample std 1.414; normalised (5 - 0.56) / 9.44 = 0.470
+    assert "5.00 ± 1.41 (n=2)" in rows["full"] and rows["full"].endswith("| 0.470 |")
+    assert "1.50 ± 0.71 (-3.50) (n=2)" in rows["no-consistency"]
+    assert "5.00 ± 0.00 (+0.00) (n=2)" in rows["no-value-prefix"]
+    assert runner.ablation_curves(root, tmp_path / "curves.png").is_file()
+
+
+def test_a_job_keeps_the_run_files_and_its_summary(runner, tmp_path, monkeypatch):
+    job = runner.Job("main", tmp_path / "out", "Breakout", 3, ["--env-steps", "300"])
+    assert job.train_args[:6] == ["train", "--preset", "minatar", "--env", "Breakout", "--seed"]
+    assert "--num-threads" in job.train_args and job.eval_args[-4:] == [
+        "--episodes", "32", "--seed", "10000",
+    ]  # fmt: skip
+    write_run(job.run_dir.parent, "run", "MinAtar/Breakout-v0", 3, 2.5, "minatar")
+    (job.run_dir / "checkpoints").mkdir()
+    (job.run_dir / "checkpoints" / "final.pt").write_bytes(b"weights")
+    assert not job.finished(0, 100.0, 2)  # training ended: the eval comes next
+    assert job.stage == "eval" and job.finished(0, 120.0, 1)
+    kept = tmp_path / "out" / "Breakout-s3"
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "config.json", "eval.json", "metrics.jsonl", "run_summary.json",
+    ]  # fmt: skip
+    summary = json.loads((kept / "run_summary.json").read_text())
+    assert summary["final_return_mean"] == 2.5 and summary["train"]["side_by_side"] == 2
+    assert summary["eval"]["peak_rss_mib"] == 120.0 and not job.run_dir.exists()
+
+
+def test_help_runs():
+    out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--ablation-table" in out.stdout

@@ -71,6 +71,12 @@ def atari100k(env_id: str = "Breakout") -> Config:
     return Config(preset="atari100k", env_id=resolve_game(env_id).ale_id)
 
 
+def _names_minatar(env_id: str) -> bool:
+    """A MinAtar id or name; a bare name (gymnasium ids carry "-vN") is taken as a MinAtar game,
+    so a misspelt one gets the closest game suggested."""
+    return is_minatar_id(env_id) or "-v" not in env_id
+
+
 def minatar(env_id: str = "Breakout") -> Config:
     """EfficientZero at MinAtar scale: 100k agent steps on a 10x10 board, sized to run in at most
     40 minutes on one CPU core (docs/minatar.md gives the measurements behind each choice).
@@ -82,7 +88,7 @@ def minatar(env_id: str = "Breakout") -> Config:
     """
     return Config(
         preset="minatar",
-        env_id=resolve_minatar_id(env_id) if is_minatar_id(env_id) else env_id,
+        env_id=resolve_minatar_id(env_id) if _names_minatar(env_id) else env_id,
         num_threads=1,
         repeat_action_probability=0.1,
         # MinAtar boards carry trails that show motion, so one frame is a state (as in the

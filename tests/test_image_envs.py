@@ -205,6 +205,15 @@ def test_unknown_minatar_games_suggest_the_closest(name, message):
         resolve_minatar_id(name)
 
 
+def test_minatar_preset_suggests_the_closest_game(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["train", "--preset", "minatar", "--env", "Brekout", "--run-dir", str(run_dir)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown MinAtar game 'Brekout'; did you mean 'Breakout'?" in err
+    assert len(err.splitlines()) == 1 and not run_dir.exists()
+
+
 def test_preset_is_picked_by_the_environment():
     assert preset_for(None) == "cartpole"
     assert preset_for("Acrobot-v1") == "cartpole"

@@ -272,9 +272,29 @@ def test_minatar_trains_and_evaluates_through_the_cli(tmp_path, capsys):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["env_id"] == "MinAtar/Breakout-v0" and config["repeat_action_probability"] == 0.1
     capsys.readouterr()
-    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "2"]) == 0
+    video = tmp_path / "board.mp4"
+    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "2", "--video", str(video)]) == 0
     result = json.loads((run_dir / "eval.json").read_text())
     assert len(result["returns"]) == 2
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    assert ok and frame.shape == (160, 160, 3)  # the 10x10 board, 16x enlarged
+    assert frame.max() > 100  # MinAtar renders floats in [0, 1]: scaled, not truncated to 0/1
+    capture.release()
+
+
+def test_video_frames_are_uint8_and_small_boards_enlarged():
+    from efficientzero.envs.video import video_frame
+
+    board = np.zeros((10, 10, 3))
+    board[2, 3] = (1.0, 0.5, 0.0)
+    frame = video_frame(board)
+    assert frame.dtype == np.uint8 and frame.shape == (160, 160, 3)
+    np.testing.assert_array_equal(frame[32:48, 48:64], np.broadcast_to([255, 128, 0], (16, 16, 3)))
+    atari = np.full((210, 160, 3), 7, np.uint8)
+    assert video_frame(atari) is not None and video_frame(atari).shape == (210, 160, 3)
 
 
 def test_dqn_normalisation_against_hand_computed_values():

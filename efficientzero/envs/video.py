@@ -17,11 +17,28 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
+MIN_VIDEO_SIDE = 160
+"""Smaller frames (MinAtar's 10x10 boards) are enlarged by a whole factor, nearest-neighbour."""
+
+
+def video_frame(frame: np.ndarray) -> np.ndarray:
+    """One rendered frame as uint8 for the video: float frames (MinAtar renders RGB in [0, 1])
+    scaled to 0..255, and frames under ``MIN_VIDEO_SIDE`` pixels enlarged by a whole factor."""
+    frame = np.asarray(frame)
+    if frame.dtype != np.uint8:
+        scale = 255.0 if np.issubdtype(frame.dtype, np.floating) and frame.max() <= 1.0 else 1.0
+        frame = np.clip(np.rint(frame * scale), 0, 255).astype(np.uint8)
+    factor = -(-MIN_VIDEO_SIDE // min(frame.shape[:2]))
+    if factor > 1:
+        frame = frame.repeat(factor, axis=0).repeat(factor, axis=1)
+    return frame
+
 
 def write_video(
     frames: Sequence[np.ndarray], path: str | os.PathLike[str], fps: float = 15.0
 ) -> Path:
-    """Write ``frames`` (each ``[H, W, 3]`` RGB or ``[H, W]`` gray, uint8, one size) to ``path``.
+    """Write ``frames`` (each ``[H, W, 3]`` RGB or ``[H, W]`` gray, one size) to ``path``
+    (through :func:`video_frame`: uint8, small boards enlarged).
 
     The mp4v codec ships with opencv-python-headless, so no ffmpeg install is needed. 15 fps is
     real time for Atari agent steps (60 Hz emulator, frame skip 4). Returns the path written.
@@ -29,9 +46,11 @@ def write_video(
     if len(frames) == 0:
         raise ValueError("write_video needs at least one frame")
     height, width = frames[0].shape[:2]
+    shape = video_frame(frames[0]).shape
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
+    fourcc = cv2.VideoWriter.fourcc(*"mp4v")
+    writer = cv2.VideoWriter(str(path), fourcc, fps, (shape[1], shape[0]))
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV could not open {str(path)!r} for writing (mp4v codec)")
     try:
@@ -40,7 +59,7 @@ def write_video(
                 raise ValueError(
                     f"frame {index} has size {frame.shape[:2]}, expected {(height, width)}"
                 )
-            frame = np.asarray(frame, dtype=np.uint8)
+            frame = video_frame(frame)
             if frame.ndim == 2:
                 frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
             else:

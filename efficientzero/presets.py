@@ -119,8 +119,8 @@ def minatar(env_id: str = "Breakout") -> Config:
         lr_warmup_fraction=0.0,
         lr_decay_updates=9_000,
         weight_decay=0.0,
-        # An update at batch 64 costs about 0.11 s on one core; reanalysing a quarter of it
-        # with 16 simulations costs 0.10 s more. At this budget more updates beat fresher
+        # An update at batch 64 costs about 0.15 s on one core; reanalysing a quarter of it
+        # with 16 simulations costs about 0.12 s more. At this budget more updates beat fresher
         # policy targets (Breakout, seed 0, 40k steps: 2.5 without reanalysis and 5,434
         # updates against 1.6 with it and 2,735 updates, in about the same time; see
         # docs/minatar.md), so policy targets are the self-play searches' (value targets still

@@ -52,13 +52,6 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "efficientzero.cli", *args]
 
 
-def _wait(proc: subprocess.Popen) -> tuple[int, float]:
-    """(exit status, peak RSS MiB) of ``proc``."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, round(usage.ru_maxrss / 1024, 1)
-
-
 class Job:
     """One (label, game, seed) run: train, then eval, then keep the summary."""
 

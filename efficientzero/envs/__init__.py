@@ -118,7 +118,7 @@ class ImageObservation(gym.ObservationWrapper):
     def observation(self, observation: np.ndarray) -> np.ndarray:
         frame = self._frame(np.asarray(observation))
         if self.boolean:
-            return frame.astype(np.uint8) * np.uint8(255)
+            return frame.view(np.uint8) * np.uint8(255)  # bools are bytes 0 / 1: no copy
         return frame.astype(self.dtype, copy=False)
 
 

@@ -32,7 +32,13 @@ import numpy as np
 from efficientzero.config import ConfigError
 from efficientzero.envs.atari_games import AtariGame, atari100k_games, resolve_game
 from efficientzero.envs.minatar import GAMES as MINATAR_GAMES
-from efficientzero.envs.minatar import MinAtarGame, is_minatar_id, minatar_games, resolve_minatar_id
+from efficientzero.envs.minatar import (
+    MinAtarGame,
+    game_name,
+    is_minatar_id,
+    minatar_games,
+    resolve_minatar_id,
+)
 from efficientzero.report.document import (
     PUBLISHED_EFFICIENTZERO,
     document,
@@ -157,7 +163,7 @@ def _minatar_of(env_id: str) -> MinAtarGame | None:
         resolved = resolve_minatar_id(env_id)
     except ConfigError:
         return None
-    game = next(g for g in minatar_games().values() if g.env_id == resolved.replace("-v1", "-v0"))
+    game = minatar_games()[game_name(resolved)]
     return game if resolved == game.env_id else None
 
 
@@ -176,15 +182,15 @@ def _preset_report(
         if small is not None:
             minatar[name] = small
         by_name.setdefault(name, []).append(record)
-    order = [*atari100k_games(), *MINATAR_GAMES]
+    atari_order = list(atari100k_games())
 
-    def position(name: str) -> tuple[int, str]:
-        known = name in atari or name in minatar
-        return (
-            (order.index(name) + (len(atari100k_games()) if name in minatar else 0), "")
-            if known
-            else (2 * len(order), name)
-        )
+    def position(name: str) -> tuple[int, int, str]:
+        """Atari games in the CSV's order, then MinAtar's in GAMES order, then the rest by name."""
+        if name in atari:
+            return (0, atari_order.index(name), "")
+        if name in minatar:
+            return (1, MINATAR_GAMES.index(name), "")
+        return (2, 0, name)
 
     names = sorted(by_name, key=position)
     games = []

@@ -258,9 +258,7 @@ def _minatar_table(games: Sequence[GameResult]) -> Table:
         assert game.minatar is not None
         rows.append(
             [
-                game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else ""),
-                _seeds(game),
-                _score(game),
+                *_lead_cells(game),
                 _number(game.dqn_normalized, ".3f"),
                 _number(game.minatar.dqn_500k, ",.1f"),
                 _number(game.minatar.dqn_5m, ",.1f"),
@@ -286,9 +284,7 @@ def _atari_table(games: Sequence[GameResult]) -> Table:
         assert game.game is not None
         rows.append(
             [
-                game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else ""),
-                _seeds(game),
-                _score(game),
+                *_lead_cells(game),
                 _number(game.hns, ".3f"),
                 _number(game.published, ",.1f"),
                 _number(game.published_hns, ".3f"),
@@ -306,13 +302,17 @@ def _raw_table(games: Sequence[GameResult]) -> Table:
         steps = sorted({run.env_steps for run in game.runs if run.env_steps is not None})
         rows.append(
             [
-                game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else ""),
-                _seeds(game),
-                _score(game),
+                *_lead_cells(game),
                 ", ".join(f"{s:,}" for s in steps) or "–",
             ]
         )
     return Table(headers, rows)
+
+
+def _lead_cells(game: GameResult) -> list[str]:
+    """A table row's first cells: the game (with the fallback mark), its seeds, its score."""
+    name = game.name + (f" {FALLBACK_MARK}" if game.uses_fallback else "")
+    return [name, _seeds(game), _score(game)]
 
 
 def _seeds(game: GameResult) -> str:

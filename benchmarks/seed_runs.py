@@ -7,9 +7,11 @@
 Each seed runs ``efficientzero train --seed N --no-progress`` in its own process (``--parallel``
 at a time, default 2: one per core of the 2-core CI machine; the cartpole preset uses one
 intra-op thread). When a run ends, its summary is written to
-``benchmarks/results/seed_runs/<label>-s<seed>.json``: every evaluation (env steps, wall seconds,
-mean return), the first evaluation >= ``--threshold``, the final one, the run's wall time and
-its peak RSS (from ``wait4``). ``--summarise-run-dir`` turns an existing run directory into the
+``<results>/<label>-s<seed>.json`` (``--results``, default ``benchmarks/results/seed_runs``):
+every evaluation (agent steps, wall seconds,
+mean return), the run's action repeat (the table counts environment steps: agent steps x
+repeat), the first evaluation >= ``--threshold``, the final one, the run's wall time and its
+peak RSS (from ``wait4``). ``--summarise-run-dir`` turns an existing run directory into the
 same summary (no timing of its own).
 """
 
@@ -42,6 +44,7 @@ def summarise(run_dir: Path, threshold: float) -> dict:
         "env_id": config["env_id"],
         "preset": config["preset"],
         "seed": config["seed"],
+        "action_repeat": config.get("action_repeat", 1),
         "threshold": threshold,
         "evaluations": evaluations,
         "first_at_threshold": first,
@@ -49,8 +52,10 @@ def summarise(run_dir: Path, threshold: float) -> dict:
     }
 
 
-def run_seeds(label: str, seeds: list[int], parallel: int, threshold: float, extra: list[str]):
-    RESULTS.mkdir(parents=True, exist_ok=True)
+def run_seeds(
+    label: str, seeds: list[int], parallel: int, threshold: float, extra: list[str], results: Path
+) -> None:
+    results.mkdir(parents=True, exist_ok=True)
     pending = list(seeds)
     running: dict[int, tuple[int, Path, float]] = {}
     while pending or running:
@@ -74,23 +79,33 @@ def run_seeds(label: str, seeds: list[int], parallel: int, threshold: float, ext
             peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
             side_by_side=parallel,
         )
-        path = RESULTS / f"{label}-s{seed}.json"
+        path = results / f"{label}-s{seed}.json"
         path.write_text(json.dumps(summary, indent=1) + "\n")
         print(json.dumps({k: summary.get(k) for k in ("label", "seed", "final", "wall_seconds")}))
 
 
+def environment_steps(summary: dict, evaluation: dict) -> int:
+    """Environment steps behind an evaluation: agent steps x the run's action repeat."""
+    return int(evaluation["env_steps"]) * int(summary.get("action_repeat", 1))
+
+
 def table(results: Path, threshold: float) -> str:
     lines = [
-        f"| label | seed | evaluations (2k, 4k, ...) | first >= {threshold:g} | final | whole run | peak RSS |",
+        f"| label | seed | evaluations (env steps: return) | first >= {threshold:g} | final | whole run | peak RSS |",
         "|---|---|---|---|---|---|---|",
     ]
     for path in sorted(results.glob("*.json")):
         s = json.loads(path.read_text())
-        evals = ", ".join(f"{e['eval_return_mean']:.3g}" for e in s["evaluations"])
+        evals = ", ".join(
+            f"{environment_steps(s, e) / 1000:.3g}k: {e['eval_return_mean']:.3g}"
+            for e in s["evaluations"]
+        )
         reached = (e for e in s["evaluations"] if e["eval_return_mean"] >= threshold)
         first = next(reached, None)
         first_text = (
-            f"{first['env_steps'] // 1000}k, {first['wall_seconds']:.0f} s" if first else "never"
+            f"{environment_steps(s, first) / 1000:.3g}k, {first['wall_seconds']:.0f} s"
+            if first
+            else "never"
         )
         wall = s.get("wall_seconds")
         wall_text = f"{wall / 60:.1f} min" if wall else "-"
@@ -109,7 +124,12 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--threshold", type=float, default=475.0)
     parser.add_argument("--table", action="store_true", help="print the table of stored results")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="results folder of --table")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=RESULTS,
+        help="results folder (runs write to it, --table reads it)",
+    )
     parser.add_argument("--summarise-run-dir", type=Path, nargs="*", default=[])
     args, extra = parser.parse_known_args()
     extra = [x for x in extra if x != "--"]
@@ -117,13 +137,15 @@ def main() -> None:
         print(table(args.results, args.threshold))
         return
     if args.summarise_run_dir:
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        args.results.mkdir(parents=True, exist_ok=True)
         for run_dir in args.summarise_run_dir:
             s = summarise(run_dir, args.threshold)
             s.update(label=args.label, command=f"efficientzero train --seed {s['seed']}")
-            (RESULTS / f"{args.label}-s{s['seed']}.json").write_text(json.dumps(s, indent=1) + "\n")
+            (args.results / f"{args.label}-s{s['seed']}.json").write_text(
+                json.dumps(s, indent=1) + "\n"
+            )
         return
-    run_seeds(args.label, args.seeds, args.parallel, args.threshold, extra)
+    run_seeds(args.label, args.seeds, args.parallel, args.threshold, extra, args.results)
 
 
 if __name__ == "__main__":

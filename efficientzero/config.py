@@ -108,6 +108,8 @@ class Config:
     """Episodes of each evaluation during training (None: eval_episodes)."""
     repeat_action_probability: float = fraction(0.0)
     """Atari and MinAtar: sticky-action probability, the chance an agent step repeats the previous action (the Atari 100k protocol uses 0; MinAtar's default and its paper's results 0.1)."""
+    action_repeat: int = positive(1)
+    """Other than Atari: each agent step repeats its action for this many environment steps, summing the rewards (stops at an episode's end). Step counts (total_env_steps, eval_interval, max_episode_steps, ...) stay in agent steps, as with Atari's frame_skip: one agent step is action_repeat environment steps."""
     frame_skip: int = positive(4)
     """Atari only: emulator frames per agent step (max-pool of the last two, rewards summed)."""
     obs_size: int = positive(96)
@@ -154,6 +156,8 @@ class Config:
     """ResNet networks: shortcut of the stride-2 block, a 1x1 conv + BN (standard ResNet) or a plain 3x3 conv (reference code)."""
     pool_include_padding: bool = False
     """ResNet networks: the representation's average pools count the zero padding (torch default, reference code) or average real pixels only."""
+    channels_last: bool = False
+    """ResNet networks: keep convolution weights and activations channels-last (NHWC); same results, faster convolutions on some CPUs and on tensor-core GPUs (docs/minatar.md measures it)."""
 
     # ----------------------------------------------------------------------------- search
     search_algorithm: Literal["puct", "gumbel"] = "puct"

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -136,3 +137,30 @@ def test_projector_ends_with_batch_norm():
     net = build_network(c, (4,), A)
     assert isinstance(net.projector[-1], torch.nn.BatchNorm1d)
     assert isinstance(net.projection_head[-1], torch.nn.Linear)
+
+
+def test_channels_last_config_trains_like_the_default_layout():
+    """``channels_last=True`` gives a channels-last ResNet whose updates match the default
+    layout's (same losses and weights up to float rounding)."""
+    frames = torch.rand(B, K + 1, 2, 10, 10)
+    results = []
+    for channels_last in (False, True):
+        torch.manual_seed(0)
+        c = learner_config(
+            channels_last=channels_last,
+            num_channels=8,
+            reduced_channels=2,
+            optimizer="sgd",  # Adam's g / sqrt(v) would magnify rounding in near-zero gradients
+            lr=0.05,
+            lr_warmup_fraction=0.0,
+        )
+        net = build_network(c, (2, 10, 10), A)
+        assert net.channels_last is channels_last
+        learner = Learner(c, net, torch.device("cpu"))
+        batch = dataclasses.replace(make_batch(), frames=frames)
+        losses = [learner.step(batch)[0]["loss"] for _ in range(3)]
+        results.append((losses, learner.weights()))
+    (losses, weights), (cl_losses, cl_weights) = results
+    assert cl_losses == pytest.approx(losses, rel=1e-4, abs=1e-5)
+    for name, value in weights.items():
+        torch.testing.assert_close(cl_weights[name], value, atol=1e-4, rtol=1e-4)

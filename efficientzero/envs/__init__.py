@@ -129,6 +129,12 @@ def make_env(
     if is_atari_id(config.env_id):
         from efficientzero.envs.atari import make_atari_env
 
+        if config.action_repeat != 1:
+            raise ConfigError(
+                "action_repeat is for non-Atari environments; Atari repeats each action "
+                f"frame_skip times (--frame-skip, now {config.frame_skip})"
+            )
+
         return make_atari_env(config, evaluation=evaluation, render_mode=render_mode)
     env_id = config.env_id
     options: dict[str, Any] = {}
@@ -138,6 +144,8 @@ def make_env(
         options["sticky_action_prob"] = config.repeat_action_probability
     _check_id(env_id)
     cap = config.eval_max_episode_steps if evaluation else config.max_episode_steps
+    if cap is not None:
+        cap *= config.action_repeat  # the caps count agent steps
     try:
         with warnings.catch_warnings():
             # MinAtar's v0 (all 6 actions) is not outdated by v1 (minimal set), as gymnasium says.
@@ -150,10 +158,13 @@ def make_env(
     _check_spaces(env, env_id)
     shape = env.observation_space.shape
     assert shape is not None
+    # Statistics under the repeat: an episode's return and length in environment steps.
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    if config.action_repeat > 1:
+        env = gym.wrappers.RepeatAction(env, config.action_repeat)
     if len(shape) == 1:
-        return gym.wrappers.RecordEpisodeStatistics(_FloatObservation(env))
-    image = ImageObservation(env, image_layout(shape, config.image_layout))
-    return gym.wrappers.RecordEpisodeStatistics(image)
+        return _FloatObservation(env)
+    return ImageObservation(env, image_layout(shape, config.image_layout))
 
 
 @functools.lru_cache(maxsize=16)

@@ -60,7 +60,8 @@ def build_network(
         )
     from efficientzero.nets.resnet import ResNetNet
 
-    return ResNetNet.from_config(config, frame_shape, num_actions)
+    net = ResNetNet.from_config(config, frame_shape, num_actions)
+    return net.to_channels_last() if config.channels_last else net
 
 
 def build_inference(

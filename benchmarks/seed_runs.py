@@ -84,6 +84,25 @@ def run_seeds(
         print(json.dumps({k: summary.get(k) for k in ("label", "seed", "final", "wall_seconds")}))
 
 
+def train_command(run_dir: Path) -> str:
+    """The ``efficientzero train`` command that gives a run directory's config: its preset and
+    environment plus every field that differs from that preset."""
+    from efficientzero.config import Config, overrides_between
+    from efficientzero.presets import make_preset
+
+    config = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
+    base = make_preset(config.preset, config.env_id)
+    words = ["efficientzero train --preset", config.preset, "--env", config.env_id]
+    words += ["--seed", str(config.seed)]
+    for name, (_, value) in overrides_between(base, config).items():
+        if name in ("env_id", "device", "seed"):
+            continue
+        if isinstance(value, tuple):
+            value = " ".join(str(v) for v in value)
+        words += [f"--{name.replace('_', '-')}", str(value)]
+    return " ".join(words)
+
+
 def environment_steps(summary: dict, evaluation: dict) -> int:
     """Environment steps behind an evaluation: agent steps x the run's action repeat."""
     return int(evaluation["env_steps"]) * int(summary.get("action_repeat", 1))
@@ -140,7 +159,7 @@ def main() -> None:
         args.results.mkdir(parents=True, exist_ok=True)
         for run_dir in args.summarise_run_dir:
             s = summarise(run_dir, args.threshold)
-            s.update(label=args.label, command=f"efficientzero train --seed {s['seed']}")
+            s.update(label=args.label, command=train_command(run_dir))
             (args.results / f"{args.label}-s{s['seed']}.json").write_text(
                 json.dumps(s, indent=1) + "\n"
             )

@@ -108,6 +108,10 @@ class Config:
     """Episodes of each evaluation during training (None: eval_episodes)."""
     repeat_action_probability: float = fraction(0.0)
     """Atari and MinAtar: sticky-action probability, the chance an agent step repeats the previous action (the Atari 100k protocol uses 0; MinAtar's default and its paper's results 0.1)."""
+    action_bins: int | None = checked(
+        None, lambda v: v is None or (_is_int(v) and v >= 2), "be an integer >= 2 or None"
+    )
+    """Box (continuous) action spaces: each dimension is split into this many equal bins, acted at their centres (gymnasium's DiscretizeAction), and the search picks among bins ** dimensions actions (the discretisation of Ye et al. 2021's DMControl runs). None: Box actions are refused."""
     action_repeat: int = positive(1)
     """Other than Atari: each agent step repeats its action for this many environment steps, summing the rewards (stops at an episode's end). Step counts (total_env_steps, eval_interval, max_episode_steps, ...) stay in agent steps, as with Atari's frame_skip: one agent step is action_repeat environment steps."""
     frame_skip: int = positive(4)

@@ -158,10 +158,9 @@ def preset_for(env_id: str | None) -> str:
         return "atari100k"
     if is_minatar_id(env_id):
         return "minatar"
-    from efficientzero.envs import env_spec
+    from efficientzero.envs import observation_rank
 
-    spec = env_spec(cartpole(env_id))
-    return "cartpole" if len(spec.frame_shape) == 1 else "minatar"
+    return "cartpole" if observation_rank(env_id) == 1 else "minatar"
 
 
 def make_preset(name: str | None, env_id: str | None = None) -> Config:

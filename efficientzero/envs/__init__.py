@@ -1,5 +1,6 @@
-"""Environments: ``make_env`` for any gymnasium task with a Discrete action space (vector or
-image observations), the MinAtar games and the Atari 100k games.
+"""Environments: ``make_env`` for any gymnasium task with a Discrete action space, or a bounded
+Box one discretised by ``action_bins`` (vector or image observations), the MinAtar games and the
+Atari 100k games.
 
 Every environment returns single frames: a ``[D]`` float32 vector, or a ``[C, H, W]`` image in
 the smallest exact dtype (uint8 for uint8 and boolean images, boolean boards as 0/255; float32
@@ -38,16 +39,52 @@ def _check_id(env_id: str) -> None:
     close = difflib.get_close_matches(env_id, list(gym.registry), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ConfigError(
-        f"unknown environment {env_id!r}{hint} (any gymnasium id with a Discrete action space)"
+        f"unknown environment {env_id!r}{hint} (any gymnasium id with Discrete or Box actions)"
     )
 
 
-def _check_spaces(env: gym.Env, env_id: str) -> None:
-    if not isinstance(env.action_space, gym.spaces.Discrete):
+MAX_ACTIONS = 256
+"""Most actions a discretised Box action space may have (the search enumerates every one at
+each node)."""
+
+
+def _discrete_actions(env: gym.Env, env_id: str, bins: int | None) -> gym.Env:
+    """``env`` with a Discrete action space: as it is, or its Box actions discretised into
+    ``bins`` values per dimension; a ConfigError for anything else."""
+    space = env.action_space
+    if isinstance(space, gym.spaces.Discrete):
+        if bins is not None:
+            raise ConfigError(
+                f"{env_id} already has discrete actions ({space.n}); --action-bins is for Box "
+                "(continuous) action spaces: drop it"
+            )
+        return env
+    if not isinstance(space, gym.spaces.Box):
         raise ConfigError(
-            f"{env_id} has a {type(env.action_space).__name__} action space; EfficientZero needs a "
-            "Discrete one (discretise continuous actions with a wrapper first)"
+            f"{env_id} has a {type(space).__name__} action space; EfficientZero takes Discrete "
+            "actions, or Box actions with --action-bins N (flatten other spaces with a wrapper)"
         )
+    dims = int(np.prod(space.shape))
+    if bins is None:
+        raise ConfigError(
+            f"{env_id} has continuous (Box) actions of {dims} dimension(s); discretise them with "
+            f"--action-bins N (N values per dimension, N ** {dims} actions)"
+        )
+    if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
+        raise ConfigError(
+            f"{env_id}'s Box actions are unbounded (low {space.low}, high {space.high}); bins "
+            "need finite bounds: wrap the environment in gymnasium.wrappers.ClipAction over a "
+            "bounded Box first"
+        )
+    if bins**dims > MAX_ACTIONS:
+        raise ConfigError(
+            f"--action-bins {bins} on {env_id}'s {dims} action dimensions gives {bins**dims} "
+            f"actions, more than the {MAX_ACTIONS} a search can enumerate; use fewer bins"
+        )
+    return gym.wrappers.DiscretizeAction(env, bins)
+
+
+def _check_spaces(env: gym.Env, env_id: str) -> None:
     space = env.observation_space
     if not isinstance(space, gym.spaces.Box) or len(space.shape) not in (1, 2, 3):
         raise ConfigError(
@@ -134,6 +171,8 @@ def make_env(
                 "action_repeat is for non-Atari environments; Atari repeats each action "
                 f"frame_skip times (--frame-skip, now {config.frame_skip})"
             )
+        if config.action_bins is not None:
+            raise ConfigError("Atari games have discrete actions; --action-bins is for Box ones")
 
         return make_atari_env(config, evaluation=evaluation, render_mode=render_mode)
     env_id = config.env_id
@@ -155,6 +194,7 @@ def make_env(
             env = gym.make(env_id, render_mode=render_mode, max_episode_steps=cap, **options)
     except gym.error.DependencyNotInstalled as error:
         raise ConfigError(f"{env_id} needs an extra dependency: {error}") from error
+    env = _discrete_actions(env, env_id, config.action_bins)
     _check_spaces(env, env_id)
     shape = env.observation_space.shape
     assert shape is not None
@@ -165,6 +205,19 @@ def make_env(
     if len(shape) == 1:
         return _FloatObservation(env)
     return ImageObservation(env, image_layout(shape, config.image_layout))
+
+
+def observation_rank(env_id: str) -> int:
+    """Rank of a (non-Atari) environment's observations: 1 for vectors, 2 or 3 for images;
+    what picks a preset before any config exists (the action space is not checked here)."""
+    if is_minatar_id(env_id):
+        return 3
+    _check_id(env_id)
+    env = gym.make(env_id)
+    try:
+        return len(env.observation_space.shape or ())
+    finally:
+        env.close()
 
 
 @functools.lru_cache(maxsize=16)
@@ -182,4 +235,11 @@ def env_spec(config: Config) -> EnvSpec:
         env.close()
 
 
-__all__ = ["EnvSpec", "ImageObservation", "env_spec", "image_layout", "make_env"]
+__all__ = [
+    "EnvSpec",
+    "ImageObservation",
+    "env_spec",
+    "image_layout",
+    "make_env",
+    "observation_rank",
+]

@@ -14,7 +14,7 @@ import torch
 
 from efficientzero.actor import SelfPlayActor, visit_temperature
 from efficientzero.checkpoint import generator_state, set_generator_state
-from efficientzero.config import Config
+from efficientzero.config import Config, ConfigError
 from efficientzero.envs import env_spec, make_env
 from efficientzero.nets import build_inference
 from efficientzero.reanalyze import Reanalyzer
@@ -52,6 +52,13 @@ class LocalSource:
     def collect(self, counters: Counters, learner_idle: bool) -> Collected:
         """One step of every environment when the learner waits for data, else nothing."""
         c, n = self.config, counters
+        if n.env_steps >= c.total_env_steps and self.replay.size == 0 and c.total_updates > 0:
+            raise ConfigError(
+                f"{n.env_steps} env steps filled no replay block (a block needs "
+                f"block_length + unroll_steps + td_steps = {c.block_length + c.pad_steps} steps "
+                "of one episode, or the episode's end): raise total_env_steps or lower "
+                "block_length or td_steps"
+            )
         if not learner_idle or n.env_steps >= c.total_env_steps:
             return Collected(replay_size=self.replay.size)
         result = self.actor.step(

@@ -1,13 +1,13 @@
 """What one update of the minatar preset costs on one core, by batch size, reanalysis and width.
 
-    python benchmarks/minatar_update_cost.py [--configs JSON]
+    python benchmarks/minatar_update_cost.py [--configs JSON] [--out PATH]
 
 For each set of overrides (a JSON list of objects; default: the grid the preset was chosen
 from), fills replay with 3,000 random-policy Breakout steps, then times 10 batches
 (``next_batch``: sampling, targets and, with ``reanalyze_ratio`` > 0, the reanalysis
 searches), 10 learner steps on one batch, and 20 self-play steps of the preset's 8
 environments. One intra-op thread. Prints one JSON row per config and writes them to
-``benchmarks/results/minatar/update_cost.json``.
+``--out`` (default ``benchmarks/results/minatar/update_cost.json``).
 """
 
 from __future__ import annotations
@@ -69,14 +69,15 @@ def measure(overrides: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=json.loads, default=GRID)
+    parser.add_argument("--out", type=Path, default=OUT, help="where the JSON rows go")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
     for overrides in args.configs:
         rows.append(measure(overrides))
         print(json.dumps(rows[-1]), flush=True)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,7 @@ class Config:
     action_bins: int | None = checked(
         None, lambda v: v is None or (_is_int(v) and v >= 2), "be an integer >= 2 or None"
     )
-    """Box (continuous) action spaces: each dimension is split into this many equal bins, acted at their centres (gymnasium's DiscretizeAction), and the search picks among bins ** dimensions actions (the discretisation of Ye et al. 2021's DMControl runs). None: Box actions are refused."""
+    """Box (continuous) action spaces: each dimension is split into this many equal bins, acted at their centres (gymnasium's DiscretizeAction), and the search picks among bins ** dimensions actions. None: Box actions are refused."""
     action_repeat: int = positive(1)
     """Other than Atari: each agent step repeats its action for this many environment steps, summing the rewards (stops at an episode's end). Step counts (total_env_steps, eval_interval, max_episode_steps, ...) stay in agent steps, as with Atari's frame_skip: one agent step is action_repeat environment steps."""
     frame_skip: int = positive(4)

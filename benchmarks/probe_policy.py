@@ -26,8 +26,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     args = parser.parse_args()
     agent = load_agent(args.path, device="cpu")
-    model, num_actions = agent.model, agent.make_env().action_space.n
-    env = agent.make_env()
+    model, env = agent.model, agent.make_env()
+    num_actions = env.action_space.n
     observation, _ = env.reset(seed=args.seed)
     rng = np.random.default_rng(0)
     for step in range(args.steps):

@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+from efficientzero.config import Config, overrides_between
+from efficientzero.presets import make_preset
+
 RESULTS = Path(__file__).resolve().parent / "results" / "seed_runs"
 
 
@@ -87,9 +90,6 @@ def run_seeds(
 def train_command(run_dir: Path) -> str:
     """The ``efficientzero train`` command that gives a run directory's config: its preset and
     environment plus every field that differs from that preset."""
-    from efficientzero.config import Config, overrides_between
-    from efficientzero.presets import make_preset
-
     config = Config.from_dict(json.loads((run_dir / "config.json").read_text()))
     base = make_preset(config.preset, config.env_id)
     words = ["efficientzero train --preset", config.preset, "--env", config.env_id]

@@ -208,10 +208,9 @@ def make_env(
 
 
 def observation_rank(env_id: str) -> int:
-    """Rank of a (non-Atari) environment's observations: 1 for vectors, 2 or 3 for images;
-    what picks a preset before any config exists (the action space is not checked here)."""
-    if is_minatar_id(env_id):
-        return 3
+    """Rank of a gymnasium environment's observations (not Atari or MinAtar, which the presets
+    name themselves): 1 for vectors, 2 or 3 for images; what picks a preset before any config
+    exists (the action space is not checked here)."""
     _check_id(env_id)
     env = gym.make(env_id)
     try:

@@ -30,13 +30,14 @@ POOL = 8
 
 
 class FakeModel:
-    """A :class:`~efficientzero.types.SearchModel` with pre-generated random outputs and an
+    """A :class:`~efficientzero.types.SearchModel` that hands out pre-generated outputs, with an
     EfficientZero-shaped embedding (latent [B, *latent_shape], LSTM h and c [B, lstm_dim],
     value prefix [B], depth [B]).
 
-    Its cost per call does not depend on the tree: it hands out one of ``POOL`` outputs made in
-    advance. Latent and LSTM states pass through unchanged (a real network would make new ones;
-    the search's cost of gathering and storing them is the same).
+    Its cost per call does not depend on the tree or on B: it returns the next of ``POOL``
+    outputs made in advance (random reward, value, logits and latent and LSTM states), so a
+    search still stores every new node's embedding and gathers its parents' as with a real
+    network.
     """
 
     def __init__(
@@ -50,32 +51,41 @@ class FakeModel:
         self.num_actions, self.latent_shape, self.lstm_dim = num_actions, latent_shape, lstm_dim
         self.device = torch.device(device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
-        self.pool: dict[int, list[torch.Tensor]] = {}
+        self.pool: dict[int, list[RecurrentOutput]] = {}
         self.calls = 0
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
 
-    def root(self, batch: int) -> RootOutput:
-        embedding = (
+    def _embedding(self, batch: int) -> Embedding:
+        return (
             self._rand(batch, *self.latent_shape),
-            torch.zeros(batch, self.lstm_dim, device=self.device),
-            torch.zeros(batch, self.lstm_dim, device=self.device),
-            torch.zeros(batch, device=self.device),
-            torch.zeros(batch, dtype=torch.int64, device=self.device),
+            self._rand(batch, self.lstm_dim),
+            self._rand(batch, self.lstm_dim),
+            self._rand(batch),
+            torch.randint(0, 5, (batch,), generator=self.generator, device=self.device),
         )
-        return RootOutput(self._rand(batch, self.num_actions), self._rand(batch), embedding)
+
+    def root(self, batch: int) -> RootOutput:
+        return RootOutput(
+            self._rand(batch, self.num_actions), self._rand(batch), self._embedding(batch)
+        )
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
-        latent, lstm_h, lstm_c, value_prefix, depth = embedding
         batch = action.shape[0]
-        if batch not in self.pool:
-            self.pool[batch] = [self._rand(batch, self.num_actions + 2) for _ in range(POOL)]
-        out = self.pool[batch][self.calls % POOL]
+        pool = self.pool.get(batch)
+        if pool is None:
+            pool = self.pool[batch] = [
+                RecurrentOutput(
+                    self._rand(batch),
+                    self._rand(batch),
+                    self._rand(batch, self.num_actions),
+                    self._embedding(batch),
+                )
+                for _ in range(POOL)
+            ]
         self.calls += 1
-        new_prefix = value_prefix + out[:, 0]
-        embedding = (latent, lstm_h, lstm_c, new_prefix, depth + 1)
-        return RecurrentOutput(new_prefix - value_prefix, out[:, 1], out[:, 2:], embedding)
+        return pool[self.calls % POOL]
 
 
 def _time_search(

@@ -350,15 +350,15 @@ def test_search_draws_noise_then_seeds_from_rng() -> None:
     np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
 
 
-@pytest.mark.parametrize("use_numpy", [True, False])
-def test_cpu_numpy_copies_match_the_torch_path(use_numpy: bool) -> None:
-    # use_numpy=False runs the torch gathers, stores and softmax that other devices use.
+@pytest.mark.parametrize("host_kernels", [True, False])
+def test_host_kernels_match_the_torch_path(host_kernels: bool) -> None:
+    # host_kernels=False runs the torch gathers, stores and softmax that other devices use.
     model = MLPModel(7, seed=4)
     root = model.root(16)
     legal = np.random.default_rng(2).random((16, 7)) < 0.7
     legal[:, 2] = True
     seeds = np.arange(16, dtype=np.uint64)
-    out = run(model, root, 30, legal, seeds=seeds, searcher=Searcher(use_numpy=use_numpy))
+    out = run(model, root, 30, legal, seeds=seeds, searcher=Searcher(host_kernels=host_kernels))
     expected = reference_results(model, root, 30, legal, None, 0.0, seeds)
     np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
     np.testing.assert_allclose(
@@ -398,21 +398,6 @@ def test_searcher_reuses_buffers_across_shapes() -> None:
     assert not math.isnan(float(again.root_values.sum()))
 
 
-def test_pack_step_is_reward_value_and_softmax() -> None:
-    from efficientzero.search.kernels import pack_step
-
-    rng = np.random.default_rng(0)
-    reward, value = rng.normal(size=5).astype(np.float32), rng.normal(size=5).astype(np.float32)
-    logits = (rng.normal(size=(5, 7)) * 30).astype(np.float32)  # large logits: shifted by the max
-    out = np.empty((5, 9), np.float32)
-    pack_step(reward, value, logits, out)
-    expected = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
-    expected /= expected.sum(axis=1, keepdims=True)
-    np.testing.assert_array_equal(out[:, 0], reward)
-    np.testing.assert_array_equal(out[:, 1], value)
-    np.testing.assert_allclose(out[:, 2:], expected, rtol=1e-5, atol=1e-7)
-
-
 @pytest.mark.parametrize("rules", [SearchRules(), SearchRules(True, True, True)])
 def test_parallel_kernels_give_the_serial_results(rules: SearchRules) -> None:
     model = MLPModel(5, seed=6)
@@ -424,3 +409,85 @@ def test_parallel_kernels_give_the_serial_results(rules: SearchRules) -> None:
     parallel = run(model, root, 25, legal, seeds=seeds, searcher=Searcher(threads=2), rules=rules)
     np.testing.assert_array_equal(serial.visit_counts, parallel.visit_counts)
     np.testing.assert_array_equal(serial.root_values, parallel.root_values)
+
+
+# ------------------------------------------------------------------------- host kernels
+
+
+class PassThroughModel:
+    """``MLPModel`` whose latent passes through unchanged (the very tensor it was given: the
+    search's parent buffer), with contiguous, strided and other-dtype outputs mixed: what the
+    host path must store before it gathers the next parents, or convert before it takes an
+    address. The heads still depend on the path (through the hidden state)."""
+
+    def __init__(self, model: MLPModel) -> None:
+        self.model = model
+
+    def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+        latent = embedding[0]
+        out = self.model.recurrent(embedding, action)
+        _, new_hidden, new_depth = out.embedding
+        logits = torch.cat([out.prior_logits, out.prior_logits], dim=1)[:, ::2]  # strided
+        strided_hidden = new_hidden.t().contiguous().t()
+        embedding = (latent, strided_hidden, new_depth)
+        return RecurrentOutput(out.reward.double(), out.value, logits, embedding)
+
+
+def test_host_kernels_copy_aliased_strided_and_cast_outputs() -> None:
+    base = MLPModel(5, seed=8)
+    model = PassThroughModel(base)
+    root = base.root(6)
+    latent, _, depth = root.embedding
+    root = RootOutput(root.prior_logits, root.value, (latent, torch.randn(6, 4), depth))
+    legal = np.ones((6, 5), bool)
+    seeds = np.arange(6, dtype=np.uint64)
+    host = run(model, root, 20, legal, seeds=seeds, searcher=Searcher())
+    torch_path = run(model, root, 20, legal, seeds=seeds, searcher=Searcher(host_kernels=False))
+    np.testing.assert_array_equal(host.visit_counts, torch_path.visit_counts)
+    np.testing.assert_allclose(host.root_values, torch_path.root_values, rtol=1e-6)
+    np.testing.assert_allclose(host.q_values, torch_path.q_values, rtol=1e-6, atol=1e-7)
+
+
+def test_host_kernels_store_the_prior_softmax_and_the_embeddings() -> None:
+    model = MLPModel(4, seed=9)
+    root = model.root(3)
+    seen: list[tuple[Embedding, torch.Tensor, RecurrentOutput]] = []
+
+    class Recording:
+        def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+            out = model.recurrent(embedding, action)
+            seen.append((tuple(e.clone() for e in embedding), action.clone(), out))
+            return out
+
+    searcher = Searcher()
+    run(Recording(), root, 6, searcher=searcher)
+    tree = searcher.tree
+    assert tree is not None
+    for sim, (parents, action, out) in enumerate(seen):
+        node = sim + 1
+        expected = torch.softmax(out.prior_logits.double(), dim=1).numpy()
+        np.testing.assert_allclose(tree.prior[:, node], expected, rtol=1e-5)
+        np.testing.assert_array_equal(tree.action[:, node], action.numpy())
+        np.testing.assert_allclose(tree.reward[:, node], out.reward.numpy())
+        # The parents handed to the model are the embeddings stored for the parent nodes.
+        for b in range(3):
+            parent = tree.parent[b, node]
+            source = root.embedding if parent == 0 else seen[parent - 1][2].embedding
+            for got, want in zip(parents, source):
+                torch.testing.assert_close(got[b], want[b])
+
+
+def test_host_kernels_refuse_an_output_of_the_wrong_shape() -> None:
+    model = MLPModel(3, seed=1)
+    root = model.root(2)
+
+    class Wrong:
+        def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+            out = model.recurrent(embedding, action)
+            latent, hidden, depth = out.embedding
+            return RecurrentOutput(
+                out.reward, out.value, out.prior_logits, (latent[:, :4], hidden, depth)
+            )
+
+    with pytest.raises(ValueError, match=r"tensor 0 has shape \(2, 4\); expected \(2, 8\)"):
+        run(Wrong(), root, 3)

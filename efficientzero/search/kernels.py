@@ -31,7 +31,9 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import carray, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from efficientzero.search.tree import Tree
 
@@ -195,7 +197,7 @@ def _select_root(
         action, mean_q = _select_child(tree, b, node, sim, c, rules, mean_q, scratch)
     out[0, b] = node
     out[1, b] = action
-    out[2, b] = b * tree.children.shape[1] + node
+    out[2, b] = node * tree.children.shape[0] + b
 
 
 @njit(cache=True)
@@ -213,8 +215,9 @@ def select(
     ``forced_root_action`` [B] int64 overrides pUCT at
     the root where >= 0 (Gumbel root selection composes through it). Writes ``out`` [3, B]
     int64: the parent node of the new leaf (row 0), the action of the unexpanded edge (row 1)
-    and the parent's flat index ``b * N + parent`` into the embedding store (row 2). The path
-    is recovered during backup through the ``parent`` pointers.
+    and the parent's row ``parent * B + b`` in the embedding store (row 2; node-major, so that
+    one node of every tree is one contiguous block). The path is recovered during backup
+    through the ``parent`` pointers.
     """
     scratch = np.empty((2, tree.children.shape[2]))
     for b in range(tree.children.shape[0]):
@@ -242,28 +245,19 @@ def select_parallel(
         _select_root(tree, b, sim, c, rules, forced_root_action, out, scratch)
 
 
-@njit(cache=True)
-def pack_step(
-    reward: np.ndarray, value: np.ndarray, prior_logits: np.ndarray, out: np.ndarray
-) -> None:
-    """``out`` [B, 2 + A] float32 = (reward [B], value [B], softmax(prior_logits [B, A])).
-
-    One compiled call instead of a handful of numpy calls on tiny arrays (on the CPU each costs
-    about a microsecond, and a search makes one per simulation). Float32 as the numpy version.
-    """
-    for b in range(out.shape[0]):
-        out[b, 0] = reward[b]
-        out[b, 1] = value[b]
-        top = prior_logits[b, 0]
-        for a in range(1, prior_logits.shape[1]):
-            top = max(top, prior_logits[b, a])
-        total = np.float32(0.0)
-        for a in range(prior_logits.shape[1]):
-            e = np.float32(np.exp(np.float32(prior_logits[b, a] - top)))
-            out[b, 2 + a] = e
-            total += e
-        for a in range(prior_logits.shape[1]):
-            out[b, 2 + a] /= total
+@njit(cache=True, inline="always")
+def _softmax_row(logits: np.ndarray, out: np.ndarray) -> None:
+    """``out`` [A] = softmax(``logits`` [A]) in float32 arithmetic (shifted by the max)."""
+    top = logits[0]
+    for a in range(1, logits.shape[0]):
+        top = max(top, logits[a])
+    total = np.float32(0.0)
+    for a in range(logits.shape[0]):
+        e = np.float32(np.exp(np.float32(logits[a] - top)))
+        out[a] = e
+        total += e
+    for a in range(logits.shape[0]):
+        out[a] /= total
 
 
 @njit(cache=True, inline="always")
@@ -277,16 +271,28 @@ def _expand_root(
     rebuild_min_max: bool,
 ) -> None:
     """``expand_and_backup`` for root ``b``."""
+    _create_node(tree, b, i, selected, step[b, 0])
+    tree.prior[b, i, :] = step[b, 2:]
+    _backup(tree, b, i, np.float64(step[b, 1]), discount, rebuild_min_max)
+
+
+@njit(cache=True, inline="always")
+def _create_node(tree: Tree, b: int, i: int, selected: np.ndarray, reward: float) -> None:
+    """Node ``i`` of root ``b`` under the selected (parent, action), with its edge's reward
+    (its prior is written by the caller)."""
     p, a = selected[0, b], selected[1, b]
     tree.children[b, p, a] = i
     tree.parent[b, i] = p
     tree.action[b, i] = a
-    tree.reward[b, i] = step[b, 0]
+    tree.reward[b, i] = reward
     tree.children[b, i, :] = -1
-    tree.prior[b, i, :] = step[b, 2:]
     tree.visits[b, i] = 0
     tree.value_sum[b, i] = 0.0
-    v = np.float64(step[b, 1])
+
+
+@njit(cache=True, inline="always")
+def _backup(tree: Tree, b: int, i: int, v: float, discount: float, rebuild_min_max: bool) -> None:
+    """Back the new node ``i``'s value ``v`` up to root ``b`` (see ``expand_and_backup``)."""
     node = i
     while node > 0:
         tree.value_sum[b, node] += v
@@ -358,3 +364,174 @@ def root_statistics(tree: Tree, discount: float, out_visits: np.ndarray, out_q: 
             else:
                 out_visits[b, a] = 0
                 out_q[b, a] = 0.0
+
+
+# ------------------------------------------------------------------ host (CPU) simulation steps
+#
+# On the CPU the embeddings of every node live in one host byte array, a row per node (node-major:
+# row ``node * B + b``), each row the concatenated bytes of the embedding's tensors; the kernels
+# below copy rows between it and the model's tensors themselves, reading and writing them through
+# their addresses (``torch.Tensor.data_ptr``). That makes a simulation one compiled call besides
+# the network call: no numpy views, gathers or stores from Python (each costs about a microsecond
+# per tensor, and the EfficientZero embedding has five). The caller (``search.host``) checks each
+# tensor's device, dtype, shape and contiguity before handing its address over.
+
+
+@intrinsic
+def _byte_pointer(typingctx, address):  # type: ignore[no-untyped-def]
+    """The ``uint8*`` at integer ``address`` (an int64 holding a tensor's data pointer)."""
+    if not isinstance(address, types.Integer):
+        return None
+    sig = types.CPointer(types.uint8)(address)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _memcpy(typingctx, dst, src, nbytes):  # type: ignore[no-untyped-def]
+    """Copy ``nbytes`` bytes from address ``src`` to address ``dst`` (LLVM's memcpy; a byte
+    loop over numba arrays is not vectorised and runs several times slower)."""
+    if not all(isinstance(t, types.Integer) for t in (dst, src, nbytes)):
+        return None
+    sig = types.void(dst, src, nbytes)
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        d, s, n = args
+        byte_ptr = cgutils.voidptr_t
+        cgutils.raw_memcpy(
+            builder, builder.inttoptr(d, byte_ptr), builder.inttoptr(s, byte_ptr), n, 1
+        )
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _floats_at(address: int, rows: int, cols: int) -> np.ndarray:
+    """The C-contiguous ``[rows, cols]`` float32 array at ``address``."""
+    return carray(_byte_pointer(address), (rows, 4 * cols)).view(np.float32)  # type: ignore[call-arg]
+
+
+class HostStep(NamedTuple):
+    """The host buffers and tensor addresses of one search (``search.host.HostStore`` fills it)."""
+
+    rows: np.ndarray
+    """[N * B, row_bytes] uint8 node embeddings, row ``node * B + b``."""
+    offsets: np.ndarray
+    """[K] int64 byte offset of each of the K embedding tensors within a row."""
+    sizes: np.ndarray
+    """[K] int64 bytes of one row of each embedding tensor (its ``[0]``)."""
+    targets: np.ndarray
+    """[K] int64 addresses of the K parent tensors handed to the model ([B, ...] each)."""
+    sources: np.ndarray
+    """[K + 3] int64 addresses of the model's last output: the K embedding tensors, then its
+    reward [B], value [B] and prior logits [B, A] (float32)."""
+
+
+@njit(cache=True, inline="always")
+def _store_row(host: HostStep, batch: int, b: int, node: int) -> None:
+    """Row ``b`` of the model's output embedding (``host.sources``) -> node ``node`` of root ``b``."""
+    row = host.rows.ctypes.data + (node * batch + b) * host.rows.shape[1]
+    for k in range(host.offsets.shape[0]):
+        size = host.sizes[k]
+        _memcpy(row + host.offsets[k], host.sources[k] + b * size, size)  # type: ignore[call-arg]
+
+
+@njit(cache=True, inline="always")
+def _gather_row(host: HostStep, b: int, row: int) -> None:
+    """Store row ``row`` -> row ``b`` of the parent tensors handed to the model (``host.targets``)."""
+    start = host.rows.ctypes.data + row * host.rows.shape[1]
+    for k in range(host.offsets.shape[0]):
+        size = host.sizes[k]
+        _memcpy(host.targets[k] + b * size, start + host.offsets[k], size)  # type: ignore[call-arg]
+
+
+@njit(cache=True)
+def store_node(host: HostStep, batch: int, node: int) -> None:
+    """The model output at ``host.sources`` (its embedding part) -> node ``node`` of every root."""
+    for b in range(batch):
+        _store_row(host, batch, b, node)
+
+
+@njit(cache=True, inline="always")
+def _host_root_step(
+    tree: Tree,
+    b: int,
+    node_index: int,
+    next_sim: int,
+    c: tuple[float, float, float],
+    rules: SearchRules,
+    forced_root_action: np.ndarray,
+    selected: np.ndarray,
+    host: HostStep,
+    scratch: np.ndarray,
+) -> None:
+    """``host_step`` for root ``b``."""
+    batch = tree.children.shape[0]
+    if node_index > 0:
+        k = host.offsets.shape[0]
+        num_actions = tree.children.shape[2]
+        reward = float(_floats_at(host.sources[k], batch, 1)[b, 0])  # type: ignore[arg-type]
+        value = float(_floats_at(host.sources[k + 1], batch, 1)[b, 0])  # type: ignore[arg-type]
+        _store_row(host, batch, b, node_index)
+        _create_node(tree, b, node_index, selected, reward)
+        _softmax_row(
+            _floats_at(host.sources[k + 2], batch, num_actions)[b], tree.prior[b, node_index]
+        )
+        _backup(tree, b, node_index, value, c[0], rules.rebuild_min_max)
+    if next_sim >= 0:
+        _select_root(tree, b, next_sim, c, rules, forced_root_action, selected, scratch)
+        _gather_row(host, b, selected[2, b])
+
+
+@njit(cache=True)
+def host_step(
+    tree: Tree,
+    node_index: int,
+    next_sim: int,
+    c: tuple[float, float, float],
+    rules: SearchRules,
+    forced_root_action: np.ndarray,
+    selected: np.ndarray,
+    host: HostStep,
+) -> None:
+    """One simulation's tree work on the host, for every root, in one call.
+
+    If ``node_index`` > 0: store the model's last output (``host.sources``) as node
+    ``node_index`` under the ``selected`` edges and back it up (as ``expand_and_backup``, the
+    prior a float32 softmax of the logits). Then, if ``next_sim`` >= 0: select simulation
+    ``next_sim``'s edges into ``selected`` (as ``select``) and gather their parents' embeddings
+    into the model's input tensors (``host.targets``). ``c`` = (discount, pb_c_base, pb_c_init).
+    """
+    scratch = np.empty((2, tree.children.shape[2]))
+    for b in range(tree.children.shape[0]):
+        _host_root_step(
+            tree, b, node_index, next_sim, c, rules, forced_root_action, selected, host, scratch
+        )
+
+
+_host_root_step_call = njit(
+    _host_root_step.py_func
+)  # for the parallel kernel (see select_parallel)
+
+
+@njit(cache=True, parallel=True)
+def host_step_parallel(
+    tree: Tree,
+    node_index: int,
+    next_sim: int,
+    c: tuple[float, float, float],
+    rules: SearchRules,
+    forced_root_action: np.ndarray,
+    selected: np.ndarray,
+    host: HostStep,
+) -> None:
+    """``host_step`` with the roots shared among numba's threads (roots are independent)."""
+    for b in prange(tree.children.shape[0]):
+        scratch = np.empty((2, tree.children.shape[2]))
+        _host_root_step_call(
+            tree, b, node_index, next_sim, c, rules, forced_root_action, selected, host, scratch
+        )

@@ -1,10 +1,14 @@
 """Batched MCTS driver: per simulation, select kernel -> one network call -> expand/backup kernel.
 
-The tree statistics live in host numpy arrays (:class:`Tree`) that the compiled kernels walk;
-the model states live on the model's device in preallocated ``[B, N, ...]`` tensors addressed by
-node index. Per simulation only the selected (parent, action) pairs go to the device ([3, B]
-int64) and only reward, value and prior come back (one [B, 2 + A] float32 tensor; the softmax is
-done on the device; see :mod:`efficientzero.search.device`). Latent states never visit the host.
+The tree statistics live in host numpy arrays (:class:`Tree`) that the compiled kernels walk.
+Where the model runs on the CPU, the node embeddings live in one host byte array and each
+simulation is one compiled call besides the network call: store the last output, back it up,
+select, gather the next parents into the model's input tensors
+(:mod:`efficientzero.search.host`). On other devices the model states stay on the device in
+preallocated ``[N * B, ...]`` tensors addressed by row; per simulation only the selected
+(parent, action) pairs go to the device ([3, B] int64) and only reward, value and prior come back
+(one [B, 2 + A] float32 tensor, the softmax done on the device; see
+:mod:`efficientzero.search.device`). Latent states never visit the host.
 
 ``search`` is the entry point (root masking, noise and tie-break seeds drawn from ``rng``);
 :meth:`Searcher.run` is the layer below it, with the root prior and seeds given explicitly, for
@@ -22,6 +26,7 @@ import torch
 
 from efficientzero.search import kernels
 from efficientzero.search.device import EmbeddingStore, StepOutputs
+from efficientzero.search.host import HostStore
 from efficientzero.search.kernels import SearchRules
 from efficientzero.search.root import dirichlet_noise, host_root, root_prior, tie_break_seeds
 from efficientzero.search.tree import Tree
@@ -35,21 +40,22 @@ RootActionFn = Callable[[Tree, int], np.ndarray | None]
 
 
 class Searcher:
-    """Runs batched searches, reusing the tree arrays and device buffers between calls.
+    """Runs batched searches, reusing the tree arrays and embedding buffers between calls.
 
     Buffers are reallocated only when (B, A, N) or the embedding's shapes, dtypes or device
     change. One Searcher must not run two searches at once (use one per thread).
-    ``use_numpy=False`` makes CPU searches use the torch code path of other devices (for tests).
-    ``threads`` > 1 shares the roots of the tree kernels among that many numba threads (the
-    results are the same: roots are independent).
+    ``host_kernels=False`` makes CPU searches use the torch code path of other devices (for
+    tests). ``threads`` > 1 shares the roots of the tree kernels among that many numba threads
+    (the results are the same: roots are independent).
     """
 
-    def __init__(self, use_numpy: bool = True, threads: int = 1) -> None:
+    def __init__(self, host_kernels: bool = True, threads: int = 1) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
-        self.use_numpy = use_numpy
+        self.host_kernels = host_kernels
         self.threads = threads
         self._tree: Tree | None = None
+        self._host: HostStore | None = None
         self._store: EmbeddingStore | None = None
         self._outputs: StepOutputs | None = None
         self._selected = np.zeros((3, 0), np.int64)
@@ -60,21 +66,32 @@ class Searcher:
         """The last search's tree (valid until the next search; None before the first)."""
         return self._tree
 
-    def _prepare(
-        self, batch: int, num_actions: int, num_nodes: int, embedding: Embedding
-    ) -> tuple[Tree, EmbeddingStore, StepOutputs]:
-        """(Re)allocate the buffers this search's shapes need."""
+    def _prepare_tree(self, batch: int, num_actions: int, num_nodes: int) -> Tree:
         if self._tree is None or self._tree.shape != (batch, num_nodes, num_actions):
             self._tree = Tree.allocate(batch, num_actions, num_nodes)
             self._selected = np.zeros((3, batch), np.int64)
             self._no_forced = np.full(batch, -1, np.int64)
-        store_key = EmbeddingStore.key_of(embedding, num_nodes, self.use_numpy)
-        if self._store is None or self._store.key != store_key:
-            self._store = EmbeddingStore(embedding, num_nodes, self.use_numpy)
-        outputs_key = (batch, num_actions, self._store.device, self.use_numpy)
+            self._host = None  # its action tensor views the old ``_selected``
+        return self._tree
+
+    def _prepare_host(self, num_nodes: int, embedding: Embedding) -> HostStore:
+        key = HostStore.key_of(embedding, num_nodes)
+        if self._host is None or self._host.key != key:
+            self._host = None  # free the old rows before allocating the new ones
+            self._host = HostStore(embedding, num_nodes, self._selected)
+        return self._host
+
+    def _prepare_device(
+        self, batch: int, num_actions: int, num_nodes: int, embedding: Embedding
+    ) -> tuple[EmbeddingStore, StepOutputs]:
+        key = EmbeddingStore.key_of(embedding, num_nodes)
+        if self._store is None or self._store.key != key:
+            self._store = None
+            self._store = EmbeddingStore(embedding, num_nodes)
+        outputs_key = (batch, num_actions, self._store.device)
         if self._outputs is None or self._outputs.key != outputs_key:
             self._outputs = StepOutputs(*outputs_key)
-        return self._tree, self._store, self._outputs
+        return self._store, self._outputs
 
     @torch.no_grad()
     def run(
@@ -101,28 +118,91 @@ class Searcher:
         batch, num_actions = prior.shape
         if root.prior_logits.shape != (batch, num_actions) or legal.shape != prior.shape:
             raise ValueError("prior, legal and root.prior_logits must all be [B, A]")
-        tree, store, outputs = self._prepare(
-            batch, num_actions, num_simulations + 1, root.embedding
-        )
+        tree = self._prepare_tree(batch, num_actions, num_simulations + 1)
         tree.legal[:] = legal
         tree.seeds[:] = seeds
         kernels.init_roots(tree, np.ascontiguousarray(prior, dtype=np.float32))
-        store.write(0, root.embedding)
         constants = (float(discount), float(pb_c_base), float(pb_c_init))
-        select, expand = kernels.select, kernels.expand_and_backup
-        if self.threads > 1 and batch > 1:
-            select, expand = kernels.select_parallel, kernels.expand_and_backup_parallel
+        parallel = self.threads > 1 and batch > 1
+        if parallel:
             numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+        if self.host_kernels and HostStore.accepts(root.embedding):
+            host = self._prepare_host(num_simulations + 1, root.embedding)
+            self._run_host(model, root, host, num_simulations, constants, rules, root_action_fn)
+        else:
+            store, outputs = self._prepare_device(
+                batch, num_actions, num_simulations + 1, root.embedding
+            )
+            self._run_device(
+                model, root, store, outputs, num_simulations, constants, rules, root_action_fn
+            )
+        return self._output(tree, root, constants[0])
+
+    def _forced(self, root_action_fn: RootActionFn | None, tree: Tree, sim: int) -> np.ndarray:
+        forced = None if root_action_fn is None else root_action_fn(tree, sim)
+        return self._no_forced if forced is None else forced.astype(np.int64, copy=False)
+
+    def _run_host(
+        self,
+        model: SearchModel,
+        root: RootOutput,
+        host: HostStore,
+        num_simulations: int,
+        constants: tuple[float, float, float],
+        rules: SearchRules,
+        root_action_fn: RootActionFn | None,
+    ) -> None:
+        """Simulations with the host kernels: one compiled call per simulation (two when a
+        ``root_action_fn`` must see the backed-up tree before the next selection)."""
+        tree, selected = self._tree, self._selected
+        assert tree is not None
+        step = host.step
+        run = (
+            kernels.host_step_parallel if self.threads > 1 and host.batch > 1 else kernels.host_step
+        )
+        host.write_root(root.embedding)
+        if num_simulations == 0:
+            return
+        run(tree, 0, 0, constants, rules, self._forced(root_action_fn, tree, 0), selected, step)
+        num_actions = tree.shape[2]
         for sim in range(num_simulations):
-            forced = None if root_action_fn is None else root_action_fn(tree, sim)
-            forced = self._no_forced if forced is None else forced.astype(np.int64, copy=False)
+            out = model.recurrent(host.gathered, host.actions)
+            keep = host.point_at(out, num_actions)
+            next_sim = sim + 1 if sim + 1 < num_simulations else -1
+            if root_action_fn is None or next_sim < 0:
+                run(tree, sim + 1, next_sim, constants, rules, self._no_forced, selected, step)
+            else:
+                run(tree, sim + 1, -1, constants, rules, self._no_forced, selected, step)
+                forced = self._forced(root_action_fn, tree, next_sim)
+                run(tree, 0, next_sim, constants, rules, forced, selected, step)
+            del keep
+
+    def _run_device(
+        self,
+        model: SearchModel,
+        root: RootOutput,
+        store: EmbeddingStore,
+        outputs: StepOutputs,
+        num_simulations: int,
+        constants: tuple[float, float, float],
+        rules: SearchRules,
+        root_action_fn: RootActionFn | None,
+    ) -> None:
+        """Simulations with the embeddings on the model's device (any device)."""
+        tree, selected = self._tree, self._selected
+        assert tree is not None
+        store.write(0, root.embedding)
+        select, expand = kernels.select, kernels.expand_and_backup
+        if self.threads > 1 and store.batch > 1:
+            select, expand = kernels.select_parallel, kernels.expand_and_backup_parallel
+        for sim in range(num_simulations):
+            forced = self._forced(root_action_fn, tree, sim)
             # Select on the host, one network call on the device, expand and back up on the host.
-            select(tree, sim, constants, rules, forced, self._selected)
-            out = model.recurrent(*store.parents(self._selected))
+            select(tree, sim, constants, rules, forced, selected)
+            out = model.recurrent(*store.parents(selected))
             store.write(sim + 1, out.embedding)
             step = outputs.to_host(out.reward, out.value, out.prior_logits)
-            expand(tree, sim + 1, self._selected, step, constants[0], rules.rebuild_min_max)
-        return self._output(tree, root, constants[0])
+            expand(tree, sim + 1, selected, step, constants[0], rules.rebuild_min_max)
 
     def _output(self, tree: Tree, root: RootOutput, discount: float) -> SearchOutput:
         batch, _, num_actions = tree.shape

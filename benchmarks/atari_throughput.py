@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from efficientzero.nets.base import bf16_supported
 from efficientzero.presets import make_preset
 from efficientzero.run.directory import RunDirectory
 from efficientzero.run.local import LocalSource, local_trainer
@@ -110,7 +111,7 @@ def main() -> None:
         "device": str(run.device),
         "gpu": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else None,
         "precision": "bf16 autocast"
-        if config.mixed_precision and run.device.type == "cuda"
+        if config.mixed_precision and bf16_supported(run.device)
         else "fp32",
         "peak_gpu_memory_mib": (
             round(torch.cuda.max_memory_allocated(run.device) / 2**20, 1)

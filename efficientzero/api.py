@@ -126,9 +126,10 @@ def _load_model(
 ) -> tuple[InferenceModel, Config, dict[str, Any]]:
     """(search model, config, counters) of a final or full training checkpoint.
 
-    Replay and optimizer state in a full checkpoint stay on the CPU; only weights move.
+    Replay and optimizer state in a full checkpoint stay on the CPU, mapped and never read;
+    only weights move.
     """
-    state, config = load_checkpoint(checkpoint, map_location="cpu")
+    state, config = load_checkpoint(checkpoint, map_location="cpu", mmap=True)
     if "net" in state:
         weights = state["net"]
     elif "learner" in state:

@@ -77,14 +77,19 @@ def save_checkpoint(path: Path, state: dict[str, Any], config: Config) -> None:
 
 
 def load_checkpoint(
-    path: Path, map_location: str | torch.device = "cpu"
+    path: Path, map_location: str | torch.device = "cpu", mmap: bool = False
 ) -> tuple[dict[str, Any], Config]:
-    """(state, config) of a checkpoint; CheckpointError names what is wrong."""
+    """(state, config) of a checkpoint; CheckpointError names what is wrong.
+
+    ``mmap`` maps the file instead of reading it: tensors are read from disk when first touched,
+    so a reader that wants only the weights of a full checkpoint (replay included) does not read
+    the replay. Writes to a mapped tensor stay private to the process.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:
         # torch's own message advises loading with weights_only=False, which would run whatever
         # code the file holds: never repeat that advice, say what is wrong and what to do.

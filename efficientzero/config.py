@@ -255,7 +255,8 @@ class Config:
     batch_size: int = positive(256)
     """Positions per update."""
     mixed_precision: bool = True
-    """CUDA only: bf16 autocast in the learner and in inference."""
+    """bf16 autocast in the learner and in inference, on CUDA GPUs with native bf16 (compute
+    capability 8.0+; fp32 elsewhere)."""
 
     # ----------------------------------------------------------------------------- schedule
     total_env_steps: int = positive(100_000)

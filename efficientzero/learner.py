@@ -18,7 +18,7 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.losses import LossWeights, compute_loss
-from efficientzero.nets.base import EfficientZeroNet, bf16_autocast
+from efficientzero.nets.base import EfficientZeroNet, bf16_autocast, bf16_supported
 from efficientzero.types import Batch
 
 
@@ -106,7 +106,7 @@ class Learner:
             config.value_prefix_coef, config.value_coef, config.policy_coef, config.consistency_coef
         )
         self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
-        self.mixed_precision = config.mixed_precision and device.type == "cuda"
+        self.mixed_precision = config.mixed_precision and bf16_supported(device)
 
     def step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray]:
         """One gradient update; returns (metrics, new priorities [B])."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -143,3 +145,26 @@ def test_bf16_heads_would_move_the_scalar_by_more_than_fp32_heads() -> None:
     rounded = support_to_scalar(logits.bfloat16(), 300)
     assert float((rounded - exact).abs().max()) > 1e-3
     assert np.isfinite(exact.numpy()).all()
+
+
+def test_bf16_only_on_gpus_with_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    from efficientzero.nets.base import bf16_autocast, bf16_supported
+
+    cuda = torch.device("cuda")
+    asked: list[bool] = []
+
+    def native(answer: bool):  # what torch.cuda.is_bf16_supported would say, without a GPU
+        def is_bf16_supported(including_emulation: bool = True) -> bool:
+            asked.append(including_emulation)
+            return answer
+
+        return is_bf16_supported
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", native(False))  # e.g. a V100 or T4
+    assert not bf16_supported(cuda)
+    assert isinstance(bf16_autocast(cuda, True), contextlib.nullcontext)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", native(True))  # A100, H100, H200
+    assert bf16_supported(cuda)
+    assert asked == [False, False, False]  # emulated bf16 does not count
+    assert not bf16_supported(torch.device("cpu"))
+    assert isinstance(bf16_autocast(torch.device("cpu"), True), contextlib.nullcontext)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import make_block
+import torch
+from helpers import make_block, tiny_config
 
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs import EnvSpec
@@ -146,3 +147,25 @@ def test_cpu_and_gpu_shares():
     assert 8 * actor + 4 * reanalyzer <= 2.0 and actor / reanalyzer == pytest.approx(0.5)
     with pytest.raises(ConfigError, match="whole number"):
         gpu_shares(c.replace(actor_gpus=1.5), 4.0)
+
+
+def test_weights_cross_the_object_store_as_numpy_arrays():
+    from efficientzero.nets import build_network
+    from efficientzero.run.distributed import arrays_to_weights, weights_to_arrays
+
+    net = build_network(tiny_config(), (4,), 2)
+    weights = net.state_dict()
+    weights["half"] = torch.ones(3, dtype=torch.bfloat16)  # numpy has no bf16: stays a tensor
+    arrays = weights_to_arrays(weights)
+    assert isinstance(arrays["half"], torch.Tensor)
+    assert all(isinstance(v, np.ndarray) for k, v in arrays.items() if k != "half")
+    read_only = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in arrays.items()}
+    for v in read_only.values():
+        if isinstance(v, np.ndarray):
+            v.flags.writeable = False  # as Ray's object store hands them out
+    back = arrays_to_weights(read_only)
+    assert back.keys() == weights.keys()
+    for k, v in weights.items():
+        assert torch.equal(back[k], v) and back[k].dtype == v.dtype
+    del back["half"]
+    build_network(tiny_config(), (4,), 2).load_state_dict(back)

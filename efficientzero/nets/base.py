@@ -32,9 +32,16 @@ def full_precision(fn: Callable[..., T], *inputs: torch.Tensor) -> T:
         return fn(*(x.float() for x in inputs))
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` is a CUDA GPU with native bf16 (compute capability 8.0 and up); older
+    GPUs would emulate it slowly, so ``mixed_precision`` stays fp32 there."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def bf16_autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA when ``enabled`` (``mixed_precision``); nothing otherwise."""
-    if enabled and device.type == "cuda":
+    """bf16 autocast on a CUDA GPU with native bf16 when ``enabled`` (``mixed_precision``);
+    nothing otherwise."""
+    if enabled and bf16_supported(device):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 

@@ -14,7 +14,7 @@ import contextlib
 
 import torch
 
-from efficientzero.nets.base import EfficientZeroNet, bf16_autocast
+from efficientzero.nets.base import EfficientZeroNet, bf16_autocast, bf16_supported
 from efficientzero.nets.support import support_to_scalar
 from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 
@@ -45,7 +45,7 @@ class InferenceModel:
         self.horizon = lstm_horizon_len
         self.use_value_prefix = use_value_prefix
         self.device = next(net.parameters()).device
-        self.mixed_precision = mixed_precision and self.device.type == "cuda"
+        self.mixed_precision = mixed_precision and bf16_supported(self.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return bf16_autocast(self.device, self.mixed_precision)

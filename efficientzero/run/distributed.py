@@ -13,11 +13,13 @@ waits of the last seconds name the bottleneck.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from efficientzero.checkpoint import generator_state, set_generator_state
 from efficientzero.config import Config
@@ -41,6 +43,30 @@ def owed_updates(config: Config, env_steps: int, updates: int) -> float:
     collection ends), so the last steps of collection are never held back.
     """
     return collection_budget(config, env_steps) - updates
+
+
+def weights_to_arrays(weights: dict[str, torch.Tensor]) -> dict[str, np.ndarray | torch.Tensor]:
+    """Weights as numpy arrays for Ray's object store, which hands numpy arrays to every reader
+    without a copy (tensors are pickled, and copied on every get). Tensors numpy cannot hold
+    (bf16) stay tensors."""
+    return {k: _as_array(v.detach().cpu()) for k, v in weights.items()}
+
+
+def _as_array(t: torch.Tensor) -> np.ndarray | torch.Tensor:
+    try:
+        return t.numpy()
+    except TypeError:
+        return t
+
+
+def arrays_to_weights(arrays: dict[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of ``weights_to_arrays``: tensors sharing the arrays' memory (read-only when the
+    arrays come from the object store; ``load_state_dict`` only reads them)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return {
+            k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in arrays.items()
+        }
 
 
 @dataclass

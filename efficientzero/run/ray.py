@@ -59,6 +59,8 @@ from efficientzero.run.distributed import (
     Ticket,
     WaitClock,
     WeightsRef,
+    arrays_to_weights,
+    weights_to_arrays,
 )
 from efficientzero.run.placement import (
     cpu_share,
@@ -193,7 +195,7 @@ class _Worker:
 
     def _load(self, weights: WeightsRef) -> None:
         if weights.version != self.version:
-            self.model.net.load_state_dict(ray.get(weights.ref[0]))
+            self.model.net.load_state_dict(arrays_to_weights(ray.get(weights.ref[0])))
             self.version = weights.version
 
 
@@ -300,7 +302,7 @@ class RaySource:
     # ------------------------------------------------------------------ set-up
     def _put(self, weights: Weights) -> WeightsRef:
         self.version += 1
-        return WeightsRef(self.version, [ray.put(weights)])
+        return WeightsRef(self.version, [ray.put(weights_to_arrays(weights))])
 
     def start(self, counters: Counters, selfplay: Weights, target: Weights) -> None:
         c, n = self.config, counters

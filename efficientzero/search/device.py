@@ -33,6 +33,11 @@ class EmbeddingStore:
             for e in embedding
         ]
         self._index = torch.zeros((3, self.batch), dtype=torch.int64, device=self.device)
+        # CUDA: the indices go down from page-locked memory, asynchronously (no sync per
+        # simulation); the packed outputs coming back are the step's one synchronisation.
+        self._pinned: torch.Tensor | None = None
+        if self.device.type == "cuda":
+            self._pinned = torch.zeros((3, self.batch), dtype=torch.int64, pin_memory=True)
 
     @staticmethod
     def key_of(embedding: Embedding, num_nodes: int) -> tuple:
@@ -52,7 +57,9 @@ class EmbeddingStore:
         the parent's row ``parent * B + b``.
         """
         index = torch.from_numpy(selected)
-        if self.device.type != "cpu":
+        if self._pinned is not None:
+            index = self._index.copy_(self._pinned.copy_(index), non_blocking=True)
+        elif self.device.type != "cpu":
             index = self._index.copy_(index)
         return tuple(t.index_select(0, index[2]) for t in self.tensors), index[1]
 

@@ -1,6 +1,6 @@
 """Environments: ``make_env`` for any gymnasium task with a Discrete action space, or a bounded
-Box one discretised by ``action_bins`` (vector or image observations), the MinAtar games and the
-Atari 100k games.
+Box one discretised by ``action_bins`` (vector or image observations), the MinAtar games, the
+DeepMind Control Suite tasks (``dmc:<domain>-<task>``) and the Atari 100k games.
 
 Every environment returns single frames: a ``[D]`` float32 vector, or a ``[C, H, W]`` image in
 the smallest exact dtype (uint8 for uint8 and boolean images, boolean boards as 0/255; float32
@@ -22,6 +22,7 @@ import numpy as np
 
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs.atari_games import is_atari_id
+from efficientzero.envs.dmc import is_dmc_id, make_dmc_env, parse_dmc_id
 from efficientzero.envs.minatar import is_minatar_id, register_minatar, resolve_minatar_id
 
 
@@ -176,24 +177,13 @@ def make_env(
 
         return make_atari_env(config, evaluation=evaluation, render_mode=render_mode)
     env_id = config.env_id
-    options: dict[str, Any] = {}
-    if is_minatar_id(env_id):
-        register_minatar()
-        env_id = resolve_minatar_id(env_id)
-        options["sticky_action_prob"] = config.repeat_action_probability
-    _check_id(env_id)
     cap = config.eval_max_episode_steps if evaluation else config.max_episode_steps
     if cap is not None:
         cap *= config.action_repeat  # the caps count agent steps
-    try:
-        with warnings.catch_warnings():
-            # MinAtar's v0 (all 6 actions) is not outdated by v1 (minimal set), as gymnasium says.
-            warnings.filterwarnings(
-                "ignore", message=".*is out of date", category=DeprecationWarning
-            )
-            env = gym.make(env_id, render_mode=render_mode, max_episode_steps=cap, **options)
-    except gym.error.DependencyNotInstalled as error:
-        raise ConfigError(f"{env_id} needs an extra dependency: {error}") from error
+    if is_dmc_id(env_id):
+        env = make_dmc_env(env_id, cap)
+    else:
+        env = _make_gymnasium(config, env_id, cap, render_mode)
     env = _discrete_actions(env, env_id, config.action_bins)
     _check_spaces(env, env_id)
     shape = env.observation_space.shape
@@ -207,10 +197,34 @@ def make_env(
     return ImageObservation(env, image_layout(shape, config.image_layout))
 
 
+def _make_gymnasium(
+    config: Config, env_id: str, cap: int | None, render_mode: str | None
+) -> gym.Env:
+    """A registered gymnasium environment (MinAtar's registered first)."""
+    options: dict[str, Any] = {}
+    if is_minatar_id(env_id):
+        register_minatar()
+        env_id = resolve_minatar_id(env_id)
+        options["sticky_action_prob"] = config.repeat_action_probability
+    _check_id(env_id)
+    try:
+        with warnings.catch_warnings():
+            # MinAtar's v0 (all 6 actions) is not outdated by v1 (minimal set), as gymnasium says.
+            warnings.filterwarnings(
+                "ignore", message=".*is out of date", category=DeprecationWarning
+            )
+            return gym.make(env_id, render_mode=render_mode, max_episode_steps=cap, **options)
+    except gym.error.DependencyNotInstalled as error:
+        raise ConfigError(f"{env_id} needs an extra dependency: {error}") from error
+
+
 def observation_rank(env_id: str) -> int:
     """Rank of a gymnasium environment's observations (not Atari or MinAtar, which the presets
     name themselves): 1 for vectors, 2 or 3 for images; what picks a preset before any config
     exists (the action space is not checked here)."""
+    if is_dmc_id(env_id):
+        parse_dmc_id(env_id)  # checks the id and the extra
+        return 1
     _check_id(env_id)
     env = gym.make(env_id)
     try:

@@ -1,0 +1,102 @@
+"""DeepMind Control Suite tasks: ids, the gymnasium wrapper, the preset, refusals and a run through
+the command line (proprioceptive observations)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from helpers import tiny_args
+
+from efficientzero.cli import main
+from efficientzero.config import ConfigError
+from efficientzero.envs import make_env, observation_rank
+from efficientzero.envs.dmc import DMCEnv, parse_dmc_id
+from efficientzero.presets import dmc, dmc_bins, make_preset, preset_for
+
+pytest.importorskip("dm_control")
+
+
+def test_ids_as_the_suite_spells_them_and_the_cup_alias():
+    assert parse_dmc_id("dmc:cartpole-swingup") == ("cartpole", "swingup")
+    assert parse_dmc_id("dmc:ball_in_cup-catch") == ("ball_in_cup", "catch")
+    assert parse_dmc_id("dmc:cup-catch") == ("ball_in_cup", "catch")
+    assert parse_dmc_id("dmc:humanoid-run_pure_state") == ("humanoid", "run_pure_state")
+
+
+@pytest.mark.parametrize(
+    "env_id, message",
+    [
+        ("dmc:cartpole-swingpu", "did you mean dmc:cartpole-swingup? (cartpole has tasks balance,"),
+        ("dmc:walkr-walk", "did you mean dmc:walker-walk? (domains: acrobot,"),
+        ("dmc:nothing", "unknown DeepMind Control task 'dmc:nothing'"),
+    ],
+)
+def test_unknown_domain_or_task_is_refused_with_what_exists(env_id, message):
+    with pytest.raises(ConfigError, match=None) as error:
+        parse_dmc_id(env_id)
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_without_the_extra_the_error_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "dm_control", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match=r'pip install -e "\.\[dmc\]"'):
+        parse_dmc_id("dmc:cartpole-swingup")
+
+
+def test_wrapper_spaces_seeding_and_the_time_limit_as_truncation():
+    env = DMCEnv("cartpole", "swingup")
+    assert env.observation_space.shape == (5,)  # position 3 + velocity 2, flattened
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    first, _ = env.reset(seed=3)
+    again, _ = env.reset(seed=3)
+    other, _ = env.reset(seed=4)
+    np.testing.assert_array_equal(first, again)
+    assert first.dtype == np.float32 and not np.array_equal(first, other)
+    steps, total, done = 0, 0.0, (False, False)
+    while not any(done):
+        _, reward, *done, _ = env.step(np.zeros(1, np.float32))
+        steps, total = steps + 1, total + reward
+    assert steps == 1000 and done == [False, True]  # the suite's limit: truncated, not terminal
+    assert 0.0 <= total <= 1000.0
+    env.close()
+
+
+def test_make_env_discretises_repeats_and_counts_environment_steps():
+    config = dmc("dmc:cartpole-swingup")
+    env = make_env(config)
+    assert env.action_space == gym.spaces.Discrete(9)
+    env.reset(seed=0)
+    agent_steps, info = 0, {}
+    while "episode" not in info:
+        *_, info = env.step(4)  # the middle bin: zero force
+        agent_steps += 1
+    assert agent_steps == 250 and int(info["episode"]["l"]) == 1000  # repeat 4
+    env.close()
+
+
+def test_preset_and_bins_per_action_dimension():
+    assert preset_for("dmc:walker-walk") == "dmc" and observation_rank("dmc:walker-walk") == 1
+    assert [dmc_bins(d) for d in (1, 2, 3, 4, 6)] == [9, 8, 4, 2, 2]
+    walker = make_preset(None, "dmc:walker-walk")
+    assert walker.action_bins == 2 and walker.action_repeat == 4
+    assert walker.total_env_steps * walker.action_repeat == 100_000
+    with pytest.raises(ConfigError, match="dmc:<domain>-<task>"):
+        dmc("CartPole-v1")
+
+
+def test_cartpole_swingup_trains_and_evaluates_through_the_cli(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["train", "--env", "dmc:cartpole-swingup", "--run-dir", str(run_dir)]
+    assert main([*args, *tiny_args(td_steps=10)]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "dmc" and config["action_bins"] == 9
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["env_steps"] == 600 and np.isfinite(rows[-1]["eval_return_mean"])
+    capsys.readouterr()
+    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "2"]) == 0
+    result = json.loads((run_dir / "eval.json").read_text())
+    assert len(result["returns"]) == 2 and all(0.0 <= r <= 1000.0 for r in result["returns"])

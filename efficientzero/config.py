@@ -114,10 +114,12 @@ class Config:
     """Box (continuous) action spaces: each dimension is split into this many equal bins, acted at their centres (gymnasium's DiscretizeAction), and the search picks among bins ** dimensions actions. None: Box actions are refused."""
     action_repeat: int = positive(1)
     """Other than Atari: each agent step repeats its action for this many environment steps, summing the rewards (stops at an episode's end). Step counts (total_env_steps, eval_interval, max_episode_steps, ...) stay in agent steps, as with Atari's frame_skip: one agent step is action_repeat environment steps."""
+    pixels: bool = False
+    """DeepMind Control only: observe the task as rendered RGB frames (obs_size x obs_size, offscreen: MuJoCo's EGL or OSMesa) instead of its proprioceptive features."""
     frame_skip: int = positive(4)
     """Atari only: emulator frames per agent step (max-pool of the last two, rewards summed)."""
     obs_size: int = positive(96)
-    """Atari only: observations are resized to obs_size x obs_size."""
+    """Atari: observations are resized to obs_size x obs_size; DeepMind Control with pixels: frames are rendered at that size."""
     gray_scale: bool = False
     """Atari only: grayscale instead of RGB frames."""
     noop_max: int = non_negative(30)

@@ -15,7 +15,7 @@ from efficientzero.cli import main
 from efficientzero.config import ConfigError
 from efficientzero.envs import make_env, observation_rank
 from efficientzero.envs.dmc import DMCEnv, parse_dmc_id
-from efficientzero.presets import dmc, dmc_bins, make_preset, preset_for
+from efficientzero.presets import dmc, dmc_bins, dmc_pixels, make_preset, preset_for
 
 pytest.importorskip("dm_control")
 
@@ -100,3 +100,60 @@ def test_cartpole_swingup_trains_and_evaluates_through_the_cli(tmp_path, capsys)
     assert main(["eval", "--run-dir", str(run_dir), "--episodes", "2"]) == 0
     result = json.loads((run_dir / "eval.json").read_text())
     assert len(result["returns"]) == 2 and all(0.0 <= r <= 1000.0 for r in result["returns"])
+
+
+# ------------------------------------------------------------------------- pixels
+
+
+def test_pixels_render_only_the_frame_each_repeat_ends_on(monkeypatch):
+    renders = []
+    original = DMCEnv._render
+
+    def counting(self):
+        renders.append(1)
+        return original(self)
+
+    monkeypatch.setattr(DMCEnv, "_render", counting)
+    env = make_env(dmc_pixels("dmc:cartpole-swingup").replace(obs_size=32))
+    assert env.observation_space == gym.spaces.Box(0, 255, (3, 32, 32), np.uint8)
+    observation, _ = env.reset(seed=0)
+    renders.clear()
+    for _ in range(5):
+        observation, *_ = env.step(4)
+    assert len(renders) == 5  # not 10: repeat 2 renders the second frame of each step only
+    assert observation.dtype == np.uint8 and observation.max() > 0  # a real frame, not a blank
+    env.close()
+
+
+def test_pixels_without_a_renderer_is_one_line_naming_the_packages(monkeypatch, tmp_path, capsys):
+    def broken(self):
+        raise RuntimeError("No OpenGL rendering backend is available.")
+
+    monkeypatch.setattr(DMCEnv, "_render", broken)
+    with pytest.raises(ConfigError, match="apt-get install libegl1"):
+        DMCEnv("cartpole", "swingup", pixels=True)
+    run_dir = tmp_path / "run"
+    args = ["train", "--preset", "dmc-pixels", "--env", "dmc:cartpole-swingup"]
+    assert main([*args, "--run-dir", str(run_dir), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "libosmesa6" in err and len(err.splitlines()) == 1
+    assert not run_dir.exists()
+
+
+def test_pixels_only_for_deepmind_control():
+    with pytest.raises(ConfigError, match="--pixels is for DeepMind Control tasks"):
+        make_env(dmc("dmc:cartpole-swingup").replace(env_id="CartPole-v1", pixels=True))
+
+
+def test_pixels_train_and_evaluate_through_the_cli(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = ["train", "--preset", "dmc-pixels", "--env", "dmc:cartpole-swingup"]
+    small = ["--obs-size", "32", "--frame-stack", "2", "--num-channels", "8"]
+    small += ["--reduced-channels", "4", "--lstm-hidden-size", "16", "--projection-dim", "32"]
+    assert main([*args, "--run-dir", str(run_dir), *small, *tiny_args(td_steps=10)]) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["pixels"] is True and config["preset"] == "dmc-pixels"
+    capsys.readouterr()
+    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "1"]) == 0
+    result = json.loads((run_dir / "eval.json").read_text())
+    assert len(result["returns"]) == 1 and 0.0 <= result["returns"][0] <= 1000.0

@@ -22,7 +22,7 @@ import numpy as np
 
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs.atari_games import is_atari_id
-from efficientzero.envs.dmc import is_dmc_id, make_dmc_env, parse_dmc_id
+from efficientzero.envs.dmc import RepeatRenderLast, is_dmc_id, make_dmc_env, parse_dmc_id
 from efficientzero.envs.minatar import is_minatar_id, register_minatar, resolve_minatar_id
 
 
@@ -181,7 +181,12 @@ def make_env(
     if cap is not None:
         cap *= config.action_repeat  # the caps count agent steps
     if is_dmc_id(env_id):
-        env = make_dmc_env(env_id, cap)
+        env = make_dmc_env(env_id, cap, config.pixels, config.obs_size)
+    elif config.pixels:
+        raise ConfigError(
+            f"--pixels is for DeepMind Control tasks (dmc:<domain>-<task>), not {env_id}; "
+            "image environments give images without it"
+        )
     else:
         env = _make_gymnasium(config, env_id, cap, render_mode)
     env = _discrete_actions(env, env_id, config.action_bins)
@@ -190,7 +195,9 @@ def make_env(
     assert shape is not None
     # Statistics under the repeat: an episode's return and length in environment steps.
     env = gym.wrappers.RecordEpisodeStatistics(env)
-    if config.action_repeat > 1:
+    if config.action_repeat > 1 and is_dmc_id(env_id) and config.pixels:
+        env = RepeatRenderLast(env, config.action_repeat)
+    elif config.action_repeat > 1:
         env = gym.wrappers.RepeatAction(env, config.action_repeat)
     if len(shape) == 1:
         return _FloatObservation(env)
@@ -224,7 +231,7 @@ def observation_rank(env_id: str) -> int:
     exists (the action space is not checked here)."""
     if is_dmc_id(env_id):
         parse_dmc_id(env_id)  # checks the id and the extra
-        return 1
+        return 1  # the features; --pixels is a preset choice (dmc-pixels)
     _check_id(env_id)
     env = gym.make(env_id)
     try:

@@ -1,4 +1,5 @@
-"""Throughput of the atari100k preset on this machine, and the projected time of a full run.
+"""Throughput of the atari100k preset (or another, ``--preset``) on this machine, and the
+projected time of a full run.
 
 Measures, with the real components of the local runtime:
 - self-play: seconds per 1,000 agent steps (``num_envs`` environments, one 50-simulation search
@@ -10,6 +11,10 @@ Measures, with the real components of the local runtime:
 Prints JSON. Example (a short CPU measurement; add --device cuda on a GPU):
 
     python benchmarks/atari_throughput.py --game Breakout --env-steps 200 --updates 2
+    python benchmarks/atari_throughput.py --preset dmc-pixels --game dmc:cartpole-swingup
+
+For a DeepMind Control pixel task it also times the environment alone (random actions:
+rendered frames/s and environment steps/s under the preset's action repeat).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from efficientzero.envs import make_env
 from efficientzero.nets.base import bf16_supported
 from efficientzero.presets import make_preset
 from efficientzero.run.directory import RunDirectory
@@ -67,11 +73,33 @@ def time_updates(run: Trainer, source: LocalSource, updates: int) -> dict[str, f
     return out
 
 
+def time_environment(config, steps: int = 200) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Random-action agent steps of the environment alone: rendered frames/s (one per agent
+    step) and environment steps/s."""
+    env = make_env(config)
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    seconds = time.perf_counter() - start
+    env.close()
+    return {
+        "agent_steps": steps,
+        "frames_per_s": round(steps / seconds, 1),
+        "env_steps_per_s": round(steps * config.action_repeat / seconds, 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--game", default="Breakout")
+    parser.add_argument(
+        "--game", default="Breakout", help="the game, or any env id the preset takes"
+    )
+    parser.add_argument("--preset", default="atari100k")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--env-steps", type=int, default=1000, help="self-play steps to time")
     parser.add_argument(
@@ -82,7 +110,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    config = make_preset("atari100k", args.game).replace(
+    config = make_preset(args.preset, args.game).replace(
         device=args.device, start_transitions=args.fill
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,7 +135,9 @@ def main() -> None:
     selfplay_total = c.total_env_steps * selfplay_s
     learn_total = c.total_updates * per_update
     result = {
+        "preset": config.preset,
         "game": config.env_id,
+        "environment_alone": time_environment(config) if config.pixels else None,
         "device": str(run.device),
         "gpu": torch.cuda.get_device_name(run.device) if run.device.type == "cuda" else None,
         "precision": "bf16 autocast"

@@ -19,11 +19,13 @@ from efficientzero.search import Searcher, search
 from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 
 STATES: dict[str, tuple[tuple[int, ...], int]] = {
+    "none": ((0,), 0),
     "small": ((64,), 64),
     "atari": ((64, 6, 6), 512),
 }
 """Embedding sizes: name -> (latent shape, LSTM state size). "atari" is the EfficientZero
-network's (a 64x6x6 latent, two 512-float LSTM states per node), as the reference code carries."""
+network's (a 64x6x6 latent, two 512-float LSTM states per node), as the reference code carries;
+"none" moves no latent or LSTM state (only the value prefix and depth): the tree's own cost."""
 
 POOL = 8
 """Pre-generated outputs the fake model cycles through."""

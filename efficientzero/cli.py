@@ -193,10 +193,11 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--states",
         nargs="+",
-        default=["small", "atari"],
-        choices=["small", "atari"],
-        help="embedding sizes: small (64-float latent and LSTM) and atari (64x6x6 latent, "
-        "2x512 LSTM: the EfficientZero network's)",
+        default=["none", "small", "atari"],
+        choices=["none", "small", "atari"],
+        help="embedding sizes: none (no latent or LSTM state: the tree's own cost), small "
+        "(64-float latent and LSTM) and atari (64x6x6 latent, 2x512 LSTM: the EfficientZero "
+        "network's)",
     )
 
 

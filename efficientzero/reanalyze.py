@@ -34,9 +34,10 @@ class Reanalyzer:
         """Refresh the target network."""
         self.model.net.load_state_dict(weights)
 
-    def _search(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(policy targets [M, A], root values [M]) of fresh searches from stacked frames [M, S, *F]."""
-        root = self.model.root(torch.from_numpy(frames))
+    def _search(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """(policy targets [M, A], root values [M]) of fresh searches from stacked frames
+        [M, S, *F] (on any device)."""
+        root = self.model.root(frames)
         result = plan(
             self.config,
             self.model,
@@ -55,7 +56,7 @@ class Reanalyzer:
         """
         frames = sampled.bootstrap_frames.reshape(-1, *sampled.bootstrap_frames.shape[2:])
         if self.config.value_target == "root":
-            values = self._search(frames)[1]
+            values = self._search(torch.from_numpy(frames))[1]
         else:
             values = self.model.root(torch.from_numpy(frames)).value.float().cpu().numpy()
         return np.where(
@@ -78,8 +79,11 @@ class Reanalyzer:
         rows = np.sort(self.rng.choice(batch, size=count, replace=False)) if count < batch else None
         chosen = slice(None) if rows is None else rows
         stack = self.config.frame_stack
-        index = np.arange(steps)[:, None] + np.arange(stack)[None, :]  # [K+1, S]
-        windows = sampled.frames[chosen][:, index]  # [count, K+1, S, *F]
+        # Each frame goes to the model's device once ([count, S + K, *F], uint8 for images);
+        # the K + 1 overlapping stacks are gathered there (S times fewer bytes to copy).
+        frames = torch.from_numpy(sampled.frames[chosen]).to(self.model.device, non_blocking=True)
+        index = torch.arange(steps)[:, None] + torch.arange(stack)[None, :]  # [K+1, S]
+        windows = frames[:, index.to(frames.device)]  # [count, K+1, S, *F]
         fresh, _ = self._search(windows.reshape(count * steps, *windows.shape[2:]))
         valid = mask[chosen, :, None] > 0
         policies[chosen] = np.where(valid, fresh.reshape(count, steps, -1), policies[chosen])

@@ -74,3 +74,30 @@ def test_reanalysed_rows_are_drawn_at_random():
         assert len(rows) == 2
         chosen.add(rows)
     assert len(chosen) > 2 and any(3 in rows for rows in chosen)
+
+
+def test_reanalysis_searches_the_stacked_frames_of_every_unroll_state():
+    # Frames go to the model's device once and are stacked there: the stacks searched must be
+    # the K + 1 overlapping windows [t + k, t + k + S) of each chosen row.
+    c = make_preset("cartpole").replace(
+        unroll_steps=2, td_steps=2, num_simulations=4, frame_stack=3, reanalyze_ratio=1.0,
+        hidden_size=16, latent_dim=8, lstm_hidden_size=8, head_hidden_size=8, support_size=10,
+    )  # fmt: skip
+    net = build_network(c, (1,), 2)
+    model = InferenceModel(net, lstm_horizon_len=c.lstm_horizon_len)
+    replay = ReplayBuffer(100, frame_stack=3, unroll_steps=2, td_steps=2)
+    replay.add(make_block(8, frame_stack=3, terminated=True))
+    ids = np.array([0, 3, 5])
+    sampled = replay.gather(ids, np.ones(3, np.float32), np.full(3, 2), np.random.default_rng(0))
+    reanalyzer = Reanalyzer(c, model, seed=0)
+    searched = []
+
+    def recording(frames):
+        searched.append(frames.clone())
+        return np.zeros((len(frames), 2), np.float32), np.zeros(len(frames), np.float32)
+
+    reanalyzer._search = recording
+    reanalyzer.policy_targets(sampled, np.ones((3, 3), np.float32))
+    (frames,) = searched
+    expected = [sampled.frames[b, k : k + 3] for b in range(3) for k in range(3)]
+    np.testing.assert_array_equal(frames.numpy(), np.stack(expected))

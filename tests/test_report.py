@@ -36,11 +36,13 @@ def write_run(
     preset: str = "atari100k",
     with_eval: bool = True,
     total_env_steps: int = 100_000,
+    **fields: object,
 ) -> Path:
-    """A run directory as the trainer and `efficientzero eval` write it."""
+    """A run directory as the trainer and `efficientzero eval` write it (``fields``: more config)."""
     run = root / name
     run.mkdir(parents=True)
     config = {"preset": preset, "env_id": env_id, "seed": seed, "total_env_steps": total_env_steps}
+    config |= fields
     (run / "config.json").write_text(json.dumps(config))
     lines = []
     for i in (1, 2, 3, 4):  # periodic evaluations rising to 0.9 * score
@@ -333,3 +335,25 @@ def test_minatar_runs_get_dqn_normalised_rows_and_aggregates(tmp_path: Path) -> 
     text = (tmp_path / "out" / "report.md").read_text()
     assert "### MinAtar games" in text and "DQN-normalised aggregates (MinAtar)" in text
     assert (tmp_path / "out" / "plots" / "aggregates_minatar_minatar.png").is_file()
+
+
+def test_dmc_runs_beside_efficientzero_v2(tmp_path: Path) -> None:
+    # References in data/dmc.csv: cartpole-swingup 800, ball_in_cup-catch 950 (cup-catch is the
+    # same task). Pixel runs are not the references' setting: raw score only.
+    runs = tmp_path / "runs"
+    dmc = {"preset": "dmc", "total_env_steps": 25_000, "action_repeat": 4}
+    for seed, score in enumerate([600.0, 800.0]):
+        write_run(runs, f"c{seed}", "dmc:cartpole-swingup", seed, score, **dmc)
+    write_run(runs, "cup", "dmc:cup-catch", 0, 475.0, **dmc)
+    write_run(runs, "px", "dmc:cartpole-swingup", 5, 100.0, **dmc, pixels=True)
+    result = build_report([runs], tmp_path / "out", bootstrap_reps=REPS, seed=0)
+    [group] = result.summary["groups"]
+    games = {game["name"]: game for game in group["games"]}
+    assert list(games) == ["cartpole-swingup", "ball_in_cup-catch", "dmc:cartpole-swingup"]
+    assert games["cartpole-swingup"]["ezv2_100k"] == 800
+    assert games["cartpole-swingup"]["score_over_ezv2"] == pytest.approx(700 / 800)
+    assert games["ball_in_cup-catch"]["score_over_ezv2"] == pytest.approx(0.5)
+    assert not games["dmc:cartpole-swingup"]["dmc"]  # the pixel run
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "### DeepMind Control tasks (proprioceptive)" in text
+    assert "| cartpole-swingup | 0, 1 | 700.0 ± 141.4 | 100,000 | 800 | 0.88 |" in text

@@ -12,9 +12,13 @@ terminal state (discount 0). The suite comes from the ``dmc`` extra (``pip insta
 
 from __future__ import annotations
 
+import csv
 import ctypes.util
 import difflib
 import os
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 import gymnasium as gym
@@ -46,6 +50,38 @@ def _offscreen_backend() -> str:
     if ctypes.util.find_library("OSMesa"):
         return "osmesa"
     return "disable"
+
+
+def canonical_dmc_id(env_id: str) -> str:
+    """``dmc:<domain>-<task>`` with the suite's domain name (``cup`` -> ``ball_in_cup``), by the
+    name alone (no dm_control needed: reports read runs without it)."""
+    name = env_id[len(PREFIX) :] if is_dmc_id(env_id) else env_id
+    domain, _, task = name.partition("-")
+    return f"{PREFIX}{ALIASES.get(domain, domain)}-{task}"
+
+
+@dataclass(frozen=True)
+class DMCTask:
+    """A task's published reference return (``efficientzero/data/dmc.csv``).
+
+    ``ezv2_100k``: EfficientZero V2's return at 100k environment steps from proprioceptive
+    features (Wang et al. 2024, the DMControl proprio learning curves), read off the plots:
+    approximate, to the nearest 10.
+    """
+
+    name: str
+    env_id: str
+    ezv2_100k: float
+
+
+@lru_cache(maxsize=1)
+def dmc_tasks() -> dict[str, DMCTask]:
+    """Env id (canonical) -> task, for the tasks with a reference."""
+    text = resources.files("efficientzero.data").joinpath("dmc.csv").read_text()
+    return {
+        row["env_id"]: DMCTask(row["task"], row["env_id"], float(row["ezv2_100k"]))
+        for row in csv.DictReader(text.splitlines())
+    }
 
 
 def _suite() -> Any:

@@ -12,7 +12,11 @@ Decisions, in one place:
   warning; a path that does not exist, or no usable run at all, is an error (``ReportError``).
 - MinAtar v0 runs (all 6 actions, the setting of the references) get DQN-normalised scores,
   (score - random) / (DQN at 5M frames - random), and their own aggregates beside the Atari ones.
-- Other environments (e.g. CartPole, MinAtar v1) get raw scores and curves only.
+- DeepMind Control runs from proprioceptive features, on a task with a published reference, are
+  shown beside EfficientZero V2's return at 100k environment steps (approximate, read off its
+  plots); their curves count environment steps (agent steps x action repeat).
+- Other environments (e.g. CartPole, MinAtar v1, DeepMind Control from pixels) get raw scores
+  and curves only.
 - The bootstrap needs the same number of seeds per game: aggregates use the lowest k seeds of
   every game, k the smallest seed count, and a warning names the runs left out. Per-game rows
   still use every seed.
@@ -31,6 +35,7 @@ import numpy as np
 
 from efficientzero.config import ConfigError
 from efficientzero.envs.atari_games import AtariGame, atari100k_games, resolve_game
+from efficientzero.envs.dmc import DMCTask, canonical_dmc_id, dmc_tasks, is_dmc_id
 from efficientzero.envs.minatar import GAMES as MINATAR_GAMES
 from efficientzero.envs.minatar import (
     MinAtarGame,
@@ -167,30 +172,45 @@ def _minatar_of(env_id: str) -> MinAtarGame | None:
     return game if resolved == game.env_id else None
 
 
+def _dmc_of(record: RunRecord) -> DMCTask | None:
+    """The referenced DeepMind Control task of a proprioceptive run; None otherwise."""
+    if not is_dmc_id(record.env_id) or record.pixels:
+        return None
+    return dmc_tasks().get(canonical_dmc_id(record.env_id))
+
+
 def _preset_report(
     preset: str, records: list[RunRecord], reps: int, seed: int, warnings: _Warnings
 ) -> PresetReport:
     by_name: dict[str, list[RunRecord]] = {}
     atari: dict[str, AtariGame] = {}
     minatar: dict[str, MinAtarGame] = {}
+    control: dict[str, DMCTask] = {}
     for record in records:
         game = _game_of(record.env_id)
         small = _minatar_of(record.env_id) if game is None else None
-        name = game.name if game else small.name if small else record.env_id
+        task = _dmc_of(record)
+        name = game.name if game else small.name if small else task.name if task else record.env_id
         if game is not None:
             atari[name] = game
         if small is not None:
             minatar[name] = small
+        if task is not None:
+            control[name] = task
         by_name.setdefault(name, []).append(record)
     atari_order = list(atari100k_games())
+    control_order = [t.name for t in dmc_tasks().values()]
 
     def position(name: str) -> tuple[int, int, str]:
-        """Atari games in the CSV's order, then MinAtar's in GAMES order, then the rest by name."""
+        """Atari games in the CSV's order, then MinAtar's in GAMES order, then DeepMind Control
+        tasks in the CSV's order, then the rest by name."""
         if name in atari:
             return (0, atari_order.index(name), "")
         if name in minatar:
             return (1, MINATAR_GAMES.index(name), "")
-        return (2, 0, name)
+        if name in control:
+            return (2, control_order.index(name), "")
+        return (3, 0, name)
 
     names = sorted(by_name, key=position)
     games = []
@@ -205,7 +225,9 @@ def _preset_report(
             warnings.add(
                 f"preset {preset}, {name}: seed {repeated} appears in several runs ({paths})"
             )
-        games.append(GameResult(name, atari.get(name), tuple(runs), minatar.get(name)))
+        games.append(
+            GameResult(name, atari.get(name), tuple(runs), minatar.get(name), control.get(name))
+        )
     return _with_aggregates(preset, tuple(games), reps, seed, warnings)
 
 
@@ -271,12 +293,20 @@ def _plot_group(group: PresetReport, out_dir: Path) -> dict[str, str]:
     """Draw the group's figures; returns kind -> path relative to out_dir."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", group.preset)
     plots = {"curves": f"plots/curves_{slug}.png"}
+
+    def label(g: GameResult) -> str:
+        if g.minatar is not None:
+            return "DQN at 5M frames"
+        if g.dmc is not None:
+            return "EfficientZero V2 at 100k (approx.)"
+        return "EfficientZero (published)"
+
     curves = [
         Curve(
             g.name,
-            [(r.curve_steps, r.curve_returns) for r in g.runs],
+            [(r.curve_steps * r.action_repeat, r.curve_returns) for r in g.runs],
             g.reference_line,
-            "DQN at 5M frames" if g.minatar is not None else "EfficientZero (published)",
+            label(g),
         )
         for g in group.games
     ]

@@ -94,6 +94,9 @@ def _game_summary(game: GameResult) -> dict[str, Any]:
         else [game.minatar.dqn_normalized(s) for s in game.scores.tolist()],
         "dqn_5m": None if game.minatar is None else game.minatar.dqn_5m,
         "dqn_500k": None if game.minatar is None else game.minatar.dqn_500k,
+        "dmc": game.dmc is not None,
+        "ezv2_100k": None if game.dmc is None else game.dmc.ezv2_100k,
+        "score_over_ezv2": game.reference_fraction,
         "fallback": game.uses_fallback,
         "runs": [
             {
@@ -128,7 +131,9 @@ def document(
             "scored by its last periodic evaluation instead. "
             "HNS = (score - random) / (human - random); for MinAtar, DQN-normalised = "
             "(score - random) / (DQN at 5M frames - random), DQN's returns read off the MinAtar "
-            "paper's curves (Young & Tian 2019, Figure 2; approximate)."
+            "paper's curves (Young & Tian 2019, Figure 2; approximate). DeepMind Control "
+            "references: EfficientZero V2's proprioceptive returns at 100k environment steps "
+            "(Wang et al. 2024), read off its learning curves (approximate)."
         ),
     ]
     if warnings:
@@ -150,11 +155,18 @@ def _group_blocks(group: PresetReport, plots: Mapping[str, str]) -> list[Block]:
         blocks += _minatar_aggregate_blocks(group, plots["minatar_aggregates"])
     atari = [game for game in group.games if game.game is not None]
     small = [game for game in group.games if game.minatar is not None]
-    others = [game for game in group.games if game.game is None and game.minatar is None]
+    control = [game for game in group.games if game.dmc is not None]
+    others = [
+        game
+        for game in group.games
+        if game.game is None and game.minatar is None and game.dmc is None
+    ]
     if atari:
         blocks += [Heading("Atari 100k games", 3), _atari_table(atari)]
     if small:
         blocks += [Heading("MinAtar games", 3), _minatar_table(small)]
+    if control:
+        blocks += [Heading("DeepMind Control tasks (proprioceptive)", 3), _dmc_table(control)]
     if others:
         blocks += [
             Heading("Other environments (raw scores; no human-normalised score)", 3),
@@ -166,7 +178,12 @@ def _group_blocks(group: PresetReport, plots: Mapping[str, str]) -> list[Block]:
             "Periodic evaluations (metrics.jsonl): mean over seeds, shaded min-max across seeds"
             + ("; dashed: the published EfficientZero score" if atari else "")
             + ("; dashed: DQN's return at 5M frames (MinAtar)" if small else "")
-            + "."
+            + (
+                "; dashed: EfficientZero V2's return at 100k steps (DeepMind Control)"
+                if control
+                else ""
+            )
+            + ". Steps are environment steps (agent steps x action repeat; Atari: agent steps)."
         ),
         Image(plots["curves"], f"learning curves, preset {group.preset}"),
     ]
@@ -263,6 +280,32 @@ def _minatar_table(games: Sequence[GameResult]) -> Table:
                 _number(game.minatar.dqn_500k, ",.1f"),
                 _number(game.minatar.dqn_5m, ",.1f"),
                 _number(game.minatar.random, ",.2f"),
+            ]
+        )
+    return Table(headers, rows)
+
+
+def _dmc_table(games: Sequence[GameResult]) -> Table:
+    headers = [
+        "Task",
+        "Seeds",
+        "Score (mean ± std)",
+        "Env steps",
+        "EfficientZero V2, 100k (approx.)",
+        "Score / EfficientZero V2",
+    ]
+    rows = []
+    for game in games:
+        assert game.dmc is not None
+        steps = sorted(
+            {run.env_steps * run.action_repeat for run in game.runs if run.env_steps is not None}
+        )
+        rows.append(
+            [
+                *_lead_cells(game),
+                ", ".join(f"{s:,}" for s in steps) or "–",
+                _number(game.dmc.ezv2_100k, ",.0f"),
+                _number(game.reference_fraction, ".2f"),
             ]
         )
     return Table(headers, rows)

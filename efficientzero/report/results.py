@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from efficientzero.envs.atari_games import AtariGame
+from efficientzero.envs.dmc import DMCTask
 from efficientzero.envs.minatar import MinAtarGame
 from efficientzero.report.runs import RunRecord
 from efficientzero.report.scores import AggregateScores
@@ -25,6 +26,9 @@ class GameResult:
     runs: tuple[RunRecord, ...]
     minatar: MinAtarGame | None = None
     """The MinAtar game of v0 runs (DQN-normalised score); None otherwise."""
+    dmc: DMCTask | None = None
+    """The DeepMind Control task of proprioceptive runs with a published reference; None
+    otherwise."""
 
     @property
     def scores(self) -> np.ndarray:
@@ -50,10 +54,20 @@ class GameResult:
         return None if self.minatar is None else self.minatar.dqn_normalized(self.score_mean)
 
     @property
+    def reference_fraction(self) -> float | None:
+        """DeepMind Control: the mean score over EfficientZero V2's return at 100k steps."""
+        return None if self.dmc is None else self.score_mean / self.dmc.ezv2_100k
+
+    @property
     def reference_line(self) -> float | None:
-        """The score the learning curves draw dashed: EfficientZero's published Atari score, or
-        DQN's 5M-frame return on a MinAtar game."""
-        return self.minatar.dqn_5m if self.minatar is not None else self.published
+        """The score the learning curves draw dashed: EfficientZero's published Atari score,
+        DQN's 5M-frame return on a MinAtar game, or EfficientZero V2's return on a DeepMind
+        Control task."""
+        if self.minatar is not None:
+            return self.minatar.dqn_5m
+        if self.dmc is not None:
+            return self.dmc.ezv2_100k
+        return self.published
 
     @property
     def published(self) -> float | None:

@@ -45,6 +45,11 @@ class RunRecord:
     """[T] env_steps of the periodic evaluations, increasing."""
     curve_returns: np.ndarray = field(repr=False)
     """[T] eval_return_mean at curve_steps."""
+    action_repeat: int = 1
+    """Environment steps per agent step (the config's ``action_repeat``; Atari's frame skip is
+    not counted)."""
+    pixels: bool = False
+    """DeepMind Control from rendered frames (the config's ``pixels``)."""
 
     @property
     def is_fallback(self) -> bool:
@@ -120,6 +125,8 @@ def load_run(path: Path) -> tuple[RunRecord, list[str]]:
         eval_episodes=final["episodes"],
         curve_steps=steps,
         curve_returns=returns,
+        action_repeat=config["action_repeat"],
+        pixels=config["pixels"],
     )
     return record, warnings
 
@@ -141,7 +148,8 @@ def _read_config(path: Path) -> dict[str, Any]:
     for key, kind in required.items():
         if not isinstance(data.get(key), kind):
             raise RunDirectoryError(f"{path / CONFIG_FILE}: missing or invalid {key!r}")
-    return {key: data[key] for key in required}
+    optional = {"action_repeat": 1, "pixels": False}  # runs written before these fields existed
+    return {key: data[key] for key in required} | {k: data.get(k, v) for k, v in optional.items()}
 
 
 def _read_eval(path: Path) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def test_bench_search_prints_the_documented_json(capsys):
     )
     results = json.loads(capsys.readouterr().out)["results"]
     assert [(r["state"], r["batch"], r["actions"], r["simulations"]) for r in results] == [
-        (state, b, 4, 5) for state in ("small", "atari") for b in (1, 3)
+        (state, b, 4, 5) for state in ("none", "small", "atari") for b in (1, 3)
     ]
     for r in results:
         assert r["seconds_per_search"] > 0

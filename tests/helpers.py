@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -90,3 +92,13 @@ def kill_after_first_checkpoint(args: list[str], run_dir: Path, env: dict | None
     assert not (run_dir / "checkpoints" / "final.pt").exists(), (
         "the run finished before it could be killed"
     )
+
+
+def load_benchmark(name: str) -> Any:
+    """The module of ``benchmarks/<name>.py`` (scripts, not a package), for bookkeeping tests."""
+    path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_benchmark
 from test_report import write_run
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "minatar_runs.py"
@@ -16,11 +16,7 @@ SCRIPT = Path(__file__).parents[1] / "benchmarks" / "minatar_runs.py"
 
 @pytest.fixture(scope="module")
 def runner():
-    spec = importlib.util.spec_from_file_location("minatar_runs", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("minatar_runs")
 
 
 def test_ablation_table_compares_each_change_with_the_full_agent(runner, tmp_path):

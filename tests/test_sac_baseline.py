@@ -3,13 +3,13 @@ table that puts SAC beside EfficientZero's runs."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_benchmark
 
 SCRIPT = Path(__file__).parents[1] / "benchmarks" / "sac_baseline.py"
 
@@ -19,11 +19,7 @@ pytest.importorskip("stable_baselines3")
 
 @pytest.fixture(scope="module")
 def baseline():
-    spec = importlib.util.spec_from_file_location("sac_baseline", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("sac_baseline")
 
 
 def test_a_short_run_writes_its_summary(tmp_path):

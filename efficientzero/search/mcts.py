@@ -128,14 +128,17 @@ class Searcher:
             numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
         if self.host_kernels and HostStore.accepts(root.embedding):
             host = self._prepare_host(num_simulations + 1, root.embedding)
-            self._run_host(model, root, host, num_simulations, constants, rules, root_action_fn)
+            self._run_host(
+                model, root, host, num_simulations, constants, rules, root_action_fn, parallel
+            )
         else:
             store, outputs = self._prepare_device(
                 batch, num_actions, num_simulations + 1, root.embedding
             )
             self._run_device(
-                model, root, store, outputs, num_simulations, constants, rules, root_action_fn
-            )
+                model, root, store, outputs, num_simulations, constants, rules, root_action_fn,
+                parallel,
+            )  # fmt: skip
         return self._output(tree, root, constants[0])
 
     def _forced(self, root_action_fn: RootActionFn | None, tree: Tree, sim: int) -> np.ndarray:
@@ -151,6 +154,7 @@ class Searcher:
         constants: tuple[float, float, float],
         rules: SearchRules,
         root_action_fn: RootActionFn | None,
+        parallel: bool,
     ) -> None:
         """Simulations with the host kernels: one compiled call per simulation (two when a
         ``root_action_fn`` must see the backed-up tree before the next selection)."""
@@ -187,13 +191,14 @@ class Searcher:
         constants: tuple[float, float, float],
         rules: SearchRules,
         root_action_fn: RootActionFn | None,
+        parallel: bool,
     ) -> None:
         """Simulations with the embeddings on the model's device (any device)."""
         tree, selected = self._tree, self._selected
         assert tree is not None
         store.write(0, root.embedding)
         select, expand = kernels.select, kernels.expand_and_backup
-        if self.threads > 1 and store.batch > 1:
+        if parallel:
             select, expand = kernels.select_parallel, kernels.expand_and_backup_parallel
         for sim in range(num_simulations):
             forced = self._forced(root_action_fn, tree, sim)

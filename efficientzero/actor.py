@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from efficientzero.config import Config
-from efficientzero.nets.inference import InferenceModel
-from efficientzero.planning import choose_actions, plan
+from efficientzero.nets import AgentModel
+from efficientzero.nets.sampled import pack_policy
+from efficientzero.planning import choose_actions, env_actions, plan, policy_records
 from efficientzero.search import Searcher
 from efficientzero.types import TrajectoryBlock
 
@@ -32,7 +33,7 @@ class TrajectoryBuilder:
         self.pad_steps = pad_steps
         self.clip_rewards = clip_rewards
         self.frames: list[np.ndarray] = []
-        self.actions: list[int] = []
+        self.actions: list[int | np.ndarray] = []
         self.rewards: list[float] = []
         self.policies: list[np.ndarray] = []
 
@@ -47,7 +48,7 @@ class TrajectoryBuilder:
 
     def add(
         self,
-        action: int,
+        action: int | np.ndarray,
         reward: float,
         policy: np.ndarray,
         next_frame: np.ndarray,
@@ -74,9 +75,10 @@ class TrajectoryBuilder:
         return self._block(len(self.actions), episode_end=True, terminated=terminated)
 
     def _block(self, num_positions: int, episode_end: bool, terminated: bool) -> TrajectoryBlock:
+        actions = np.array(self.actions)  # [n] discrete actions or [n, D] action vectors
         return TrajectoryBlock(
             frames=np.stack(self.frames),
-            actions=np.asarray(self.actions, dtype=np.int64),
+            actions=actions.astype(np.int64 if actions.ndim == 1 else np.float32),
             rewards=np.asarray(self.rewards, dtype=np.float32),
             policies=np.stack(self.policies).astype(np.float32),
             num_positions=num_positions,
@@ -117,7 +119,7 @@ class SelfPlayActor:
     def __init__(
         self,
         config: Config,
-        model: InferenceModel,
+        model: AgentModel,
         envs: list[gym.Env],
         num_actions: int,
         seed: int,
@@ -126,6 +128,7 @@ class SelfPlayActor:
         self.model = model
         self.envs = envs
         self.num_actions = num_actions
+        self.action_dim = getattr(model, "action_dim", 0)
         self.rng = np.random.default_rng(seed)
         # Buffers reused across this component's searches.
         self.searcher = Searcher(threads=config.search_threads)
@@ -148,29 +151,36 @@ class SelfPlayActor:
         self.model.net.load_state_dict(weights)
 
     def _plan(self, temperature: float) -> tuple[np.ndarray, np.ndarray]:
-        """(actions [E], policies [E, A]) from one batched search."""
+        """(actions [E] or [E, D], policies [E, A] or records) from one batched search."""
         frames = torch.from_numpy(np.stack([b.stacked() for b in self.builders]))
         result = plan(
             self.config, self.model, self.model.root(frames), self.rng, self.searcher, explore=True
         )
-        return choose_actions(result, temperature, self.rng), result.policy
+        children = choose_actions(result, temperature, self.rng)
+        return env_actions(result, children), policy_records(result)
+
+    def _random(self, num_envs: int) -> tuple[np.ndarray, np.ndarray]:
+        """Uniform actions and the uniform policy (continuous: over uniform samples, the first
+        of which is taken)."""
+        uniform = np.full((num_envs, self.num_actions), 1.0 / self.num_actions, dtype=np.float32)
+        if not self.action_dim:
+            return self.rng.integers(self.num_actions, size=num_envs), uniform
+        samples = self.rng.uniform(-1.0, 1.0, (num_envs, self.num_actions, self.action_dim))
+        samples = samples.astype(np.float32)
+        return samples[:, 0], pack_policy(uniform, samples)
 
     def step(self, temperature: float, random_actions: bool = False) -> StepResult:
         """One action in every environment; returns finished blocks and episode statistics."""
         num_envs = len(self.envs)
-        if (
-            random_actions
-        ):  # before learning starts (Ye et al. 2021, Appendix A): uniform, no search
-            actions = self.rng.integers(self.num_actions, size=num_envs)
-            policies = np.full(
-                (num_envs, self.num_actions), 1.0 / self.num_actions, dtype=np.float32
-            )
+        if random_actions:  # before learning starts (Ye et al. 2021, Appendix A): no search
+            actions, policies = self._random(num_envs)
         else:
             actions, policies = self._plan(temperature)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
-            frame, reward, terminated, truncated, info = env.step(int(actions[i]))
-            block = builder.add(int(actions[i]), float(reward), policies[i], frame)
+            action = actions[i] if self.action_dim else int(actions[i])
+            frame, reward, terminated, truncated, info = env.step(action)
+            block = builder.add(action, float(reward), policies[i], frame)
             if block is not None:
                 result.blocks.append(block)
             result.record(info)

@@ -29,8 +29,8 @@ from efficientzero.checkpoint import CheckpointError, check_compatible, load_che
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs import env_spec, make_env
 from efficientzero.evaluation import evaluate_episodes
-from efficientzero.nets import InferenceModel, build_inference, network_kind
-from efficientzero.planning import choose_actions, plan
+from efficientzero.nets import AgentModel, build_inference, network_kind
+from efficientzero.planning import choose_actions, env_actions, plan
 from efficientzero.run.directory import (
     EVAL_FILE,
     RunDirectory,
@@ -123,7 +123,7 @@ def _checkpoint_of(path: Path) -> Path:
 
 def _load_model(
     checkpoint: Path, device: torch.device
-) -> tuple[InferenceModel, Config, dict[str, Any]]:
+) -> tuple[AgentModel, Config, dict[str, Any]]:
     """(search model, config, counters) of a final or full training checkpoint.
 
     Replay and optimizer state in a full checkpoint stay on the CPU, mapped and never read;
@@ -138,7 +138,9 @@ def _load_model(
         raise CheckpointError(f"checkpoint {checkpoint} holds no network weights")
     spec = env_spec(config)
     try:
-        model = build_inference(config, spec.frame_shape, spec.num_actions, weights, device)
+        model = build_inference(
+            config, spec.frame_shape, spec.num_actions, weights, device, spec.action_dim
+        )
     except RuntimeError as error:
         raise CheckpointError(
             f"checkpoint weights do not fit the network of its config: {str(error).splitlines()[0]}"
@@ -153,7 +155,7 @@ class Agent:
     ``frame_stack`` frames itself; call ``reset`` when an episode starts.
     """
 
-    def __init__(self, model: InferenceModel, config: Config, seed: int = 0) -> None:
+    def __init__(self, model: AgentModel, config: Config, seed: int = 0) -> None:
         self.model = model
         self.config = config
         self.rng = np.random.default_rng(seed)
@@ -168,8 +170,10 @@ class Agent:
         """Forget the frames of the last episode."""
         self.frames = []
 
-    def act(self, observation: np.ndarray) -> int:
-        """The action for ``observation`` (the first call after ``reset`` starts an episode)."""
+    def act(self, observation: np.ndarray) -> int | np.ndarray:
+        """The action for ``observation`` (the first call after ``reset`` starts an episode): an
+        int, or for continuous actions a float32 vector in [-1, 1]^D (the environment of
+        ``make_env`` rescales it to the task's bounds)."""
         if not self.frames:  # the first frame pads the first stack, as in training
             self.frames = [observation] * self.config.frame_stack
         else:
@@ -177,7 +181,8 @@ class Agent:
         frames = torch.from_numpy(np.stack(self.frames)[None])
         root = self.model.root(frames)
         result = plan(self.config, self.model, root, self.rng, self.searcher, explore=False)
-        return int(choose_actions(result, 0.0, self.rng)[0])
+        action = env_actions(result, choose_actions(result, 0.0, self.rng))[0]
+        return action if result.samples is not None else int(action)
 
 
 def load_agent(path: str | Path, *, device: str = "auto", seed: int = 0) -> Agent:

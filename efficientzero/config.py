@@ -111,7 +111,15 @@ class Config:
     action_bins: int | None = checked(
         None, lambda v: v is None or (_is_int(v) and v >= 2), "be an integer >= 2 or None"
     )
-    """Box (continuous) action spaces: each dimension is split into this many equal bins, acted at their centres (gymnasium's DiscretizeAction), and the search picks among bins ** dimensions actions. None: Box actions are refused."""
+    """Box (continuous) action spaces: each dimension is split into this many equal bins, acted at their centres (gymnasium's DiscretizeAction), and the search picks among bins ** dimensions actions (the original paper's route for DMControl). None: sampled search (docs/continuous.md)."""
+    sampled_actions: int = checked(16, lambda v: _is_int(v) and v >= 2, "be an integer >= 2")
+    """Box action spaces without action_bins: actions sampled per search node from the squashed-Gaussian policy, the children the search chooses among (K = 16 in EfficientZero V2, Wang et al. 2024)."""
+    sampled_policy_std_actions: int = non_negative(4)
+    """Sampled search: of the root's sampled_actions, how many are drawn at the policy's own standard deviation; the rest at sampled_wide_std times it (EfficientZero V2: 4 of 16). Interior nodes draw all at the policy's own."""
+    sampled_wide_std: float = checked(3.0, lambda v: v >= 1.0, "be >= 1")
+    """Sampled search: the widened standard deviation of the other root samples, as a multiple of the policy's (EfficientZero V2: 3)."""
+    policy_entropy_coef: float = non_negative(0.005)
+    """Sampled search: weight of the entropy bonus on the continuous policy (the pre-squash Gaussian's entropy), which keeps its standard deviation from collapsing onto one sampled action."""
     action_repeat: int = positive(1)
     """Other than Atari: each agent step repeats its action for this many environment steps, summing the rewards (stops at an episode's end). Step counts (total_env_steps, eval_interval, max_episode_steps, ...) stay in agent steps, as with Atari's frame_skip: one agent step is action_repeat environment steps."""
     pixels: bool = False
@@ -419,6 +427,11 @@ def _check_combinations(c: Config) -> None:
         list(c.temperature_milestones) == sorted(c.temperature_milestones)
         and all(0.0 <= m <= 1.0 for m in c.temperature_milestones),
         "temperature_milestones must be increasing fractions in [0, 1]",
+    )
+    _check(
+        c.sampled_policy_std_actions <= c.sampled_actions,
+        f"sampled_policy_std_actions ({c.sampled_policy_std_actions}) cannot exceed "
+        f"sampled_actions ({c.sampled_actions})",
     )
     _check(c.batch_size <= c.replay_capacity, "batch_size cannot exceed replay_capacity")
     _check(c.block_length <= c.replay_capacity, "block_length cannot exceed replay_capacity")

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from efficientzero.config import Config
-from efficientzero.nets.inference import InferenceModel
-from efficientzero.planning import choose_actions, plan
+from efficientzero.nets import AgentModel
+from efficientzero.planning import choose_actions, env_actions, plan
 from efficientzero.search import Searcher
 
 
@@ -46,7 +46,7 @@ def _render(env: gym.Env) -> np.ndarray:
 
 def evaluate_episodes(
     config: Config,
-    model: InferenceModel,
+    model: AgentModel,
     make_env: Callable[[], gym.Env],
     *,
     episodes: int,
@@ -76,10 +76,12 @@ def evaluate_episodes(
             np.stack([np.stack(stacks[i][-config.frame_stack :]) for i in active])
         )
         root = model.root(frames)
-        actions = choose_actions(plan(config, model, root, rng, searcher, explore=False), 0.0, rng)
+        result = plan(config, model, root, rng, searcher, explore=False)
+        actions = env_actions(result, choose_actions(result, 0.0, rng))
         still = []
         for j, i in enumerate(active):
-            frame, reward, terminated, truncated, _ = envs[i].step(int(actions[j]))
+            action = actions[j] if actions.ndim > 1 else int(actions[j])
+            frame, reward, terminated, truncated, _ = envs[i].step(action)
             returns[i] += reward
             lengths[i] += 1
             stacks[i] = (

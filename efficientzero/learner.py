@@ -19,6 +19,7 @@ import torch
 from efficientzero.config import Config
 from efficientzero.losses import LossWeights, compute_loss
 from efficientzero.nets.base import EfficientZeroNet, bf16_autocast, bf16_supported
+from efficientzero.nets.sampled import SampledPolicyLoss
 from efficientzero.types import Batch
 
 
@@ -106,6 +107,11 @@ class Learner:
             config.value_prefix_coef, config.value_coef, config.policy_coef, config.consistency_coef
         )
         self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.policy_loss = (
+            SampledPolicyLoss(net.action_dim, config.policy_entropy_coef)
+            if net.action_dim
+            else None
+        )
         self.mixed_precision = config.mixed_precision and bf16_supported(device)
 
     def step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray]:
@@ -128,6 +134,7 @@ class Learner:
                 use_consistency=c.use_consistency,
                 augment=self.augment,
                 augment_targets_per_sequence=c.target_augmentation == "per_sequence",
+                policy_loss_fn=self.policy_loss,
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

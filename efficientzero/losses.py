@@ -33,6 +33,10 @@ class LossWeights:
     consistency: float = 2.0
 
 
+PolicyLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(policy head output [B, *], policy target [B, *]) -> per-sample loss [B]."""
+
+
 def _scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
     return x * scale + x.detach() * (1.0 - scale)
 
@@ -55,14 +59,18 @@ def compute_loss(
     use_consistency: bool = True,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     augment_targets_per_sequence: bool = False,
+    policy_loss_fn: PolicyLoss | None = None,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
     """(scalar loss, metrics, new priorities [B]) for one batch; ``net`` in train mode.
 
     ``augment`` draws once per leading index of its input: the online observation gets one
     draw per sample; the K consistency targets one draw each, or with
     ``augment_targets_per_sequence`` one draw per sample shared by its K targets.
+    ``policy_loss_fn`` (policy head output [B, *], target [B, *]) -> [B] replaces the
+    cross-entropy of discrete policies (continuous actions: ``nets.sampled.SampledPolicyLoss``).
     """
-    B, K = batch.actions.shape
+    B, K = batch.actions.shape[:2]
+    _policy_loss = policy_loss_fn or _cross_entropy
     S = frame_stack
     support = net.support_size
     aug = augment or (lambda x: x)
@@ -78,7 +86,7 @@ def compute_loss(
     consistency_mask = batch.consistency_mask
 
     value_loss = _cross_entropy(value_logits, value_target[:, 0]) * value_mask[:, 0]
-    policy_loss = _cross_entropy(policy_logits, batch.target_policies[:, 0]) * mask[:, 0]
+    policy_loss = _policy_loss(policy_logits, batch.target_policies[:, 0]) * mask[:, 0]
     prefix_loss = torch.zeros(B, device=latent.device)
     consistency_loss = torch.zeros(B, device=latent.device)
 
@@ -103,7 +111,7 @@ def compute_loss(
             value_loss + _cross_entropy(value_logits, value_target[:, k]) * value_mask[:, k]
         )
         policy_loss = (
-            policy_loss + _cross_entropy(policy_logits, batch.target_policies[:, k]) * mask[:, k]
+            policy_loss + _policy_loss(policy_logits, batch.target_policies[:, k]) * mask[:, k]
         )
         prefix_loss = (
             prefix_loss + _cross_entropy(prefix_logits, prefix_target[:, k - 1]) * value_mask[:, k]

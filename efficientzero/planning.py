@@ -3,7 +3,9 @@
 ``plan`` runs pUCT search (the paper) or Gumbel search (EfficientZero V2's option) with the
 config's constants and returns the policy target and root values; ``choose_actions`` turns a
 plan into actions: visit counts ^ (1 / T) for pUCT (argmax at T = 0), the sequential-halving
-winner for Gumbel.
+winner for Gumbel. For continuous actions (the sampled search, ``nets/sampled.py``) the children
+are the root's sampled action vectors: ``env_actions`` maps the chosen children to them and
+``policy_records`` packs each policy target with the samples it weighs.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from efficientzero.config import Config
+from efficientzero.nets.sampled import pack_policy
 from efficientzero.search import Searcher, SearchRules, search, select_actions, visit_policy
 from efficientzero.search.gumbel import gumbel_search
 from efficientzero.types import RootOutput, SearchModel
@@ -28,6 +31,8 @@ class Plan:
     """[B, A] int32 root visit counts."""
     actions: np.ndarray | None = None
     """[B] int64 Gumbel's chosen actions (None for pUCT: sample from the visit counts)."""
+    samples: np.ndarray | None = None
+    """Continuous actions: [B, A, D] float32 the root children's action vectors."""
 
 
 def search_rules(config: Config) -> SearchRules:
@@ -70,6 +75,7 @@ def plan(
             out.search.root_values,
             out.search.visit_counts,
             out.actions,
+            _samples(root),
         )
     result = search(
         model,
@@ -88,7 +94,12 @@ def plan(
         visit_policy(result.visit_counts).astype(np.float32),
         result.root_values,
         result.visit_counts,
+        samples=_samples(root),
     )
+
+
+def _samples(root: RootOutput) -> np.ndarray | None:
+    return None if root.actions is None else root.actions.float().cpu().numpy()
 
 
 def choose_actions(plan_: Plan, temperature: float, rng: np.random.Generator) -> np.ndarray:
@@ -96,3 +107,19 @@ def choose_actions(plan_: Plan, temperature: float, rng: np.random.Generator) ->
     if plan_.actions is not None:
         return plan_.actions
     return select_actions(plan_.visit_counts, temperature, rng)
+
+
+def env_actions(plan_: Plan, children: np.ndarray) -> np.ndarray:
+    """What the environments receive for the chosen root ``children`` [B]: the children
+    themselves (discrete), or their action vectors [B, D] float32 (continuous)."""
+    if plan_.samples is None:
+        return children
+    return plan_.samples[np.arange(len(children)), children]
+
+
+def policy_records(plan_: Plan) -> np.ndarray:
+    """What replay stores as each root's policy: ``plan_.policy`` [B, A] (discrete), or the
+    record of its weights and the sampled actions [B, A * (1 + D)] (continuous)."""
+    if plan_.samples is None:
+        return plan_.policy
+    return pack_policy(plan_.policy, plan_.samples)

@@ -64,6 +64,23 @@ def cartpole(env_id: str = "CartPole-v1") -> Config:
     )
 
 
+def continuous(env_id: str = "Pendulum-v1") -> Config:
+    """Vector tasks with Box (continuous) actions: the sampled search of EfficientZero V2
+    (``sampled_actions`` = 16 squashed-Gaussian samples per node, Gumbel top-k with sequential
+    halving at the root; docs/continuous.md), on the vector preset (``cartpole``) with a 0.99
+    discount, 10-step returns and a 50-bin value support (Pendulum's returns reach -1,600 per
+    200-step episode; what the 9-bin Pendulum runs measured best, docs/classic_control.md).
+    ``--action-bins N`` turns it into the discretised route instead.
+    """
+    return cartpole(env_id).replace(
+        preset="continuous",
+        search_algorithm="gumbel",
+        discount=0.99,
+        td_steps=10,
+        support_size=50,
+    )
+
+
 def atari100k(env_id: str = "Breakout") -> Config:
     """The Atari 100k settings of EfficientZero (Ye et al. 2021, §5 and Appendix A): the
     defaults of ``Config`` for one game.
@@ -222,6 +239,7 @@ def dmc_pixels(env_id: str = "dmc:cartpole-swingup") -> Config:
 
 PRESETS: dict[str, Callable[..., Config]] = {
     "cartpole": cartpole,
+    "continuous": continuous,
     "minatar": minatar,
     "atari100k": atari100k,
     "dmc": dmc,
@@ -232,8 +250,8 @@ PRESETS: dict[str, Callable[..., Config]] = {
 
 def preset_for(env_id: str | None) -> str:
     """The preset an environment gets when none is named: atari100k for Atari games, minatar for
-    MinAtar games and other image observations, dmc for DeepMind Control tasks, cartpole (the
-    vector preset) otherwise."""
+    MinAtar games and other image observations, dmc for DeepMind Control tasks, continuous for
+    other vector tasks with Box actions, cartpole (the vector preset) otherwise."""
     if env_id is None:
         return "cartpole"
     if is_atari_id(env_id):
@@ -242,9 +260,11 @@ def preset_for(env_id: str | None) -> str:
         return "minatar"
     if is_dmc_id(env_id):
         return "dmc"
-    from efficientzero.envs import observation_rank
+    from efficientzero.envs import has_box_actions, observation_rank
 
-    return "cartpole" if observation_rank(env_id) == 1 else "minatar"
+    if observation_rank(env_id) != 1:
+        return "minatar"
+    return "continuous" if has_box_actions(env_id) else "cartpole"
 
 
 def make_preset(name: str | None, env_id: str | None = None) -> Config:
@@ -264,6 +284,7 @@ __all__ = [
     "PRESETS",
     "atari100k",
     "cartpole",
+    "continuous",
     "dmc",
     "dmc_pixels",
     "make_preset",

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from efficientzero.config import Config
-from efficientzero.nets.inference import InferenceModel
-from efficientzero.planning import plan
+from efficientzero.nets import AgentModel
+from efficientzero.planning import plan, policy_records
 from efficientzero.search import Searcher
 from efficientzero.targets import state_masks, value_prefix_targets, value_targets
 from efficientzero.types import Batch, SampledPositions
@@ -23,7 +23,7 @@ from efficientzero.types import Batch, SampledPositions
 class Reanalyzer:
     """Turns ``SampledPositions`` into a ``Batch`` using a target network and batched searches."""
 
-    def __init__(self, config: Config, model: InferenceModel, seed: int) -> None:
+    def __init__(self, config: Config, model: AgentModel, seed: int) -> None:
         self.config = config
         self.model = model
         self.rng = np.random.default_rng(seed)
@@ -35,8 +35,8 @@ class Reanalyzer:
         self.model.net.load_state_dict(weights)
 
     def _search(self, frames: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """(policy targets [M, A], root values [M]) of fresh searches from stacked frames
-        [M, S, *F] (on any device)."""
+        """(policy targets [M, A] (records for continuous actions), root values [M]) of fresh
+        searches from stacked frames [M, S, *F] (on any device)."""
         root = self.model.root(frames)
         result = plan(
             self.config,
@@ -46,7 +46,7 @@ class Reanalyzer:
             self.searcher,
             explore=self.config.reanalyze_root_noise,
         )
-        return result.policy, result.root_values
+        return policy_records(result), result.root_values
 
     def bootstrap_values(self, sampled: SampledPositions) -> np.ndarray:
         """[B, K+1] values of the bootstrap observations (0 where none is needed).

@@ -39,6 +39,9 @@ class RootOutput:
     """[B] scalar value estimate."""
     embedding: Embedding
     """Model state of each root."""
+    actions: torch.Tensor | None = None
+    """Continuous actions: ``[B, A, D]`` the action vector of each root child (the samples of
+    the sampled search, ``nets/sampled.py``); None for discrete actions (child a is action a)."""
 
 
 @dataclass
@@ -59,7 +62,7 @@ class SearchModel(Protocol):
     """What the search needs from a model: one batched step from parent embeddings."""
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
-        """``action`` is ``[B]`` int64 on the model's device."""
+        """``action`` is ``[B]`` int64 child indices on the model's device."""
         ...
 
 
@@ -94,11 +97,13 @@ class TrajectoryBlock:
     frames: np.ndarray
     """[S - 1 + n + 1, *F] uint8 (images) or float32 (vectors)."""
     actions: np.ndarray
-    """[n] int64 actions taken."""
+    """[n] int64 actions taken ([n, D] float32 action vectors for continuous actions)."""
     rewards: np.ndarray
     """[n] float32 rewards (sign-clipped when the config says so)."""
     policies: np.ndarray
-    """[n, A] float32 normalised visit counts at acting time."""
+    """[n, A] float32 normalised visit counts (or improved policy) at acting time; for continuous
+    actions [n, K * (1 + D)] records of K weights and the K sampled actions
+    (``nets.sampled.pack_policy``)."""
     num_positions: int
     """Positions that may be sampled (the block proper); the rest is padding."""
     episode_end: bool
@@ -126,11 +131,12 @@ class SampledPositions:
     frames: np.ndarray
     """[B, S + K, *F] frames for the stacked observations of steps t .. t+K."""
     actions: np.ndarray
-    """[B, K] int64 actions a_t .. a_{t+K-1} (random past the episode end)."""
+    """[B, K] int64 actions a_t .. a_{t+K-1} (random past the episode end); [B, K, D] float32 for
+    continuous actions."""
     rewards: np.ndarray
     """[B, K + td_steps] float32 rewards u_t .. (0 past the episode end)."""
     policies: np.ndarray
-    """[B, K + 1, A] float32 stored self-play policies (0 where no state exists)."""
+    """[B, K + 1, A] float32 stored self-play policies or records (0 where no state exists)."""
     steps_to_end: np.ndarray
     """[B] int64 steps from t to the episode end (a large number when the end is not known)."""
     terminated: np.ndarray
@@ -150,13 +156,13 @@ class Batch:
     frames: torch.Tensor
     """[B, S + K, *F] frames; the stack of step k is ``frames[:, k : k + S]``."""
     actions: torch.Tensor
-    """[B, K] int64."""
+    """[B, K] int64, or [B, K, D] float32 for continuous actions."""
     target_value_prefixes: torch.Tensor
     """[B, K] float32 value-prefix (or per-step reward) targets of unroll steps 1..K."""
     target_values: torch.Tensor
     """[B, K + 1] float32 value targets of unroll steps 0..K."""
     target_policies: torch.Tensor
-    """[B, K + 1, A] float32 policy targets."""
+    """[B, K + 1, A] float32 policy targets (policy records for continuous actions)."""
     mask: torch.Tensor
     """[B, K + 1] float32: 1 where the state t+k has an action (policy and consistency losses)."""
     value_mask: torch.Tensor

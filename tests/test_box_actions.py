@@ -1,5 +1,5 @@
 """Box (continuous) action spaces discretised by ``action_bins``: the mapping, the refusals,
-and a run through the command line."""
+and a run through the command line (the sampled search without bins: tests/test_sampled.py)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ class _BoxActionEnv(gym.Env):
 SPACES = {
     "Unbounded": gym.spaces.Box(-np.inf, np.inf, (1,), np.float32),
     "ThreeDims": gym.spaces.Box(-1.0, 1.0, (3,), np.float32),
+    "MatrixActions": gym.spaces.Box(-1.0, 1.0, (2, 2), np.float32),
     "DictActions": gym.spaces.Dict({"a": gym.spaces.Discrete(2)}),
 }
 for _name, _space in SPACES.items():
@@ -62,8 +63,9 @@ def test_bins_act_at_the_bin_centres_of_each_dimension():
 @pytest.mark.parametrize(
     ("env_id", "bins", "message"),
     [
-        ("Pendulum-v1", None, "continuous (Box) actions of 1 dimension(s); discretise them with --action-bins N"),
+        ("test/MatrixActions-v0", None, "have shape (2, 2); the agent takes a vector"),
         ("test/Unbounded-v0", 5, "unbounded"),
+        ("test/Unbounded-v0", None, "wrap the environment in gymnasium.wrappers.RescaleAction"),
         ("test/ThreeDims-v0", 7, "343 actions, more than the 256"),
         ("test/DictActions-v0", None, "Dict action space"),
         ("CartPole-v1", 5, "already has discrete actions (2)"),
@@ -76,11 +78,12 @@ def test_action_spaces_that_cannot_be_used_are_refused_in_one_line(env_id, bins,
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-def test_cli_refuses_box_actions_without_bins_before_writing(tmp_path, capsys):
+def test_cli_refuses_unusable_box_actions_before_writing(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    assert main(["train", "--env", "Pendulum-v1", "--run-dir", str(run_dir), "--no-progress"]) != 0
+    args = ["train", "--env", "test/Unbounded-v0", "--run-dir", str(run_dir), "--no-progress"]
+    assert main(args) != 0
     err = capsys.readouterr().err.strip()
-    assert "--action-bins" in err and len(err.splitlines()) == 1
+    assert "unbounded" in err and len(err.splitlines()) == 1
     assert not run_dir.exists()
 
 
@@ -102,7 +105,8 @@ def test_a_run_too_short_to_fill_a_replay_block_stops_with_an_error(tmp_path, ca
     """600 steps of 4 Pendulum episodes (200 steps each) with the preset's 100-step returns fill
     no block of 50 + 5 + 100 steps: a one-line error, not a learner waiting for ever."""
     run_dir = tmp_path / "run"
-    args = ["train", "--env", "Pendulum-v1", "--action-bins", "5", "--run-dir", str(run_dir)]
+    args = ["train", "--preset", "cartpole", "--env", "Pendulum-v1", "--action-bins", "5"]
+    args += ["--run-dir", str(run_dir)]
     assert main([*args, *tiny_args()]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "filled no replay block" in err[0] and "155 steps" in err[0]

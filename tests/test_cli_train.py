@@ -86,7 +86,7 @@ def test_resume_rejects_a_changed_config(tmp_path, capsys):
     ("args", "message"),
     [
         (["--env", "CartPol-v1"], "did you mean 'CartPole-v1'"),
-        (["--env", "Pendulum-v1"], "--action-bins N"),
+        (["--env", "Pendulum-v1", "--action-bins", "1"], "action_bins must be an integer >= 2"),
         (["--resume", "--run-dir", "nowhere"], "not a run directory"),
         (["--preset", "atari100k", "--env", "Brekout"], "did you mean 'Breakout'"),
     ],

@@ -1,5 +1,6 @@
 """Environments: ``make_env`` for any gymnasium task with a Discrete action space, or a bounded
-Box one discretised by ``action_bins`` (vector or image observations), the MinAtar games, the
+Box one (rescaled to [-1, 1] for the sampled search, or discretised by ``action_bins``; vector or
+image observations), the MinAtar games, the
 DeepMind Control Suite tasks (``dmc:<domain>-<task>``) and the Atari 100k games.
 
 Every environment returns single frames: a ``[D]`` float32 vector, or a ``[C, H, W]`` image in
@@ -32,6 +33,10 @@ class EnvSpec:
     """Shape of one frame: (D,) or (C, H, W)."""
     frame_dtype: np.dtype
     num_actions: int
+    """Children of each search node: the discrete actions, or for continuous actions the
+    ``sampled_actions`` drawn per node."""
+    action_dim: int = 0
+    """Continuous actions: dimensions of the action vector (in [-1, 1]); 0 for discrete ones."""
 
 
 def _check_id(env_id: str) -> None:
@@ -49,9 +54,10 @@ MAX_ACTIONS = 256
 each node)."""
 
 
-def _discrete_actions(env: gym.Env, env_id: str, bins: int | None) -> gym.Env:
-    """``env`` with a Discrete action space: as it is, or its Box actions discretised into
-    ``bins`` values per dimension; a ConfigError for anything else."""
+def _agent_actions(env: gym.Env, env_id: str, bins: int | None) -> gym.Env:
+    """``env`` with the actions the agent takes: Discrete ones as they are; Box ones discretised
+    into ``bins`` values per dimension, or (``bins`` None) rescaled to [-1, 1]^D for the sampled
+    search (``nets/sampled.py``); a ConfigError for anything else."""
     space = env.action_space
     if isinstance(space, gym.spaces.Discrete):
         if bins is not None:
@@ -63,24 +69,29 @@ def _discrete_actions(env: gym.Env, env_id: str, bins: int | None) -> gym.Env:
     if not isinstance(space, gym.spaces.Box):
         raise ConfigError(
             f"{env_id} has a {type(space).__name__} action space; EfficientZero takes Discrete "
-            "actions, or Box actions with --action-bins N (flatten other spaces with a wrapper)"
+            "or Box actions (flatten other spaces with a wrapper)"
         )
     dims = int(np.prod(space.shape))
-    if bins is None:
-        raise ConfigError(
-            f"{env_id} has continuous (Box) actions of {dims} dimension(s); discretise them with "
-            f"--action-bins N (N values per dimension, N ** {dims} actions)"
-        )
     if not (np.isfinite(space.low).all() and np.isfinite(space.high).all()):
         raise ConfigError(
-            f"{env_id}'s Box actions are unbounded (low {space.low}, high {space.high}); bins "
-            "need finite bounds: wrap the environment in gymnasium.wrappers.ClipAction over a "
-            "bounded Box first"
+            f"{env_id}'s Box actions are unbounded (low {space.low}, high {space.high}); the "
+            "agent acts within finite bounds: wrap the environment in "
+            "gymnasium.wrappers.RescaleAction (or ClipAction over a bounded Box) first"
         )
+    if len(space.shape) != 1:
+        raise ConfigError(
+            f"{env_id}'s Box actions have shape {space.shape}; the agent takes a vector of "
+            "actions: flatten them with a wrapper (gymnasium.wrappers.FlattenObservation's "
+            "action counterpart, or your own ActionWrapper)"
+        )
+    if bins is None:
+        low = np.full(space.shape, -1.0, np.float32)
+        return gym.wrappers.RescaleAction(env, low, -low)
     if bins**dims > MAX_ACTIONS:
         raise ConfigError(
             f"--action-bins {bins} on {env_id}'s {dims} action dimensions gives {bins**dims} "
-            f"actions, more than the {MAX_ACTIONS} a search can enumerate; use fewer bins"
+            f"actions, more than the {MAX_ACTIONS} a search can enumerate; use fewer bins, or "
+            "drop --action-bins for the sampled search"
         )
     return gym.wrappers.DiscretizeAction(env, bins)
 
@@ -189,7 +200,7 @@ def make_env(
         )
     else:
         env = _make_gymnasium(config, env_id, cap, render_mode)
-    env = _discrete_actions(env, env_id, config.action_bins)
+    env = _agent_actions(env, env_id, config.action_bins)
     _check_spaces(env, env_id)
     shape = env.observation_space.shape
     assert shape is not None
@@ -240,17 +251,30 @@ def observation_rank(env_id: str) -> int:
         env.close()
 
 
+def has_box_actions(env_id: str) -> bool:
+    """Whether a registered gymnasium environment (not Atari, MinAtar or DeepMind Control) has
+    Box (continuous) actions; what picks the ``continuous`` preset."""
+    _check_id(env_id)
+    env = gym.make(env_id)
+    try:
+        return isinstance(env.action_space, gym.spaces.Box)
+    finally:
+        env.close()
+
+
 @functools.lru_cache(maxsize=16)
 def env_spec(config: Config) -> EnvSpec:
-    """Frame shape, dtype and action count of ``config.env_id`` (validated; made once per config,
+    """Frame shape, dtype and actions of ``config.env_id`` (validated; made once per config,
     though the command line, the trainer and its source each ask)."""
     env = make_env(config)
     try:
-        space = env.observation_space
-        assert isinstance(space, gym.spaces.Box) and isinstance(
-            env.action_space, gym.spaces.Discrete
-        )
-        return EnvSpec(tuple(space.shape), np.dtype(space.dtype), int(env.action_space.n))
+        space, actions = env.observation_space, env.action_space
+        assert isinstance(space, gym.spaces.Box)
+        shape, dtype = tuple(space.shape), np.dtype(space.dtype)
+        if isinstance(actions, gym.spaces.Box):
+            return EnvSpec(shape, dtype, config.sampled_actions, int(actions.shape[0]))
+        assert isinstance(actions, gym.spaces.Discrete)
+        return EnvSpec(shape, dtype, int(actions.n))
     finally:
         env.close()
 
@@ -259,6 +283,7 @@ __all__ = [
     "EnvSpec",
     "ImageObservation",
     "env_spec",
+    "has_box_actions",
     "image_layout",
     "make_env",
     "observation_rank",

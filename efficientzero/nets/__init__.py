@@ -8,6 +8,10 @@ from efficientzero.config import Config, ConfigError
 from efficientzero.nets.base import EfficientZeroNet
 from efficientzero.nets.inference import InferenceModel, stack_frames
 from efficientzero.nets.mlp import MLPNet
+from efficientzero.nets.sampled import SampledInferenceModel
+
+AgentModel = InferenceModel | SampledInferenceModel
+"""The eval-mode network that acts, searches and reanalyses (``build_inference``)."""
 
 
 def network_kind(config: Config, frame_shape: tuple[int, ...]) -> str:
@@ -41,9 +45,10 @@ def network_kind(config: Config, frame_shape: tuple[int, ...]) -> str:
 
 
 def build_network(
-    config: Config, frame_shape: tuple[int, ...], num_actions: int
+    config: Config, frame_shape: tuple[int, ...], num_actions: int, action_dim: int = 0
 ) -> EfficientZeroNet:
-    """The network for ``config`` given one frame's shape (``(D,)`` or ``(C, H, W)``)."""
+    """The network for ``config`` given one frame's shape (``(D,)`` or ``(C, H, W)``);
+    ``action_dim`` > 0 for continuous actions of that many dimensions."""
     if network_kind(config, frame_shape) == "mlp":
         return MLPNet(
             frame_shape[0] * config.frame_stack,
@@ -57,10 +62,11 @@ def build_network(
             support_size=config.support_size,
             use_value_prefix=config.use_value_prefix,
             scale_latent=config.scale_latent,
+            action_dim=action_dim,
         )
     from efficientzero.nets.resnet import ResNetNet
 
-    net = ResNetNet.from_config(config, frame_shape, num_actions)
+    net = ResNetNet.from_config(config, frame_shape, num_actions, action_dim)
     return net.to_channels_last() if config.channels_last else net
 
 
@@ -70,27 +76,40 @@ def build_inference(
     num_actions: int,
     weights: dict[str, torch.Tensor] | None = None,
     device: torch.device | str = "cpu",
-) -> InferenceModel:
+    action_dim: int = 0,
+) -> InferenceModel | SampledInferenceModel:
     """An eval-mode network for search (self-play, reanalysis, evaluation, a loaded agent) on
-    ``device``, holding ``weights`` (a fresh initialisation when None).
+    ``device``, holding ``weights`` (a fresh initialisation when None); for continuous actions
+    (``action_dim`` > 0) the sampled-search model of ``nets/sampled.py``.
 
     Raises RuntimeError (torch's) when ``weights`` do not fit the config's network.
     """
-    net = build_network(config, frame_shape, num_actions).to(device)
+    net = build_network(config, frame_shape, num_actions, action_dim).to(device)
     if weights is not None:
         net.load_state_dict(weights)
-    return InferenceModel(
+    model = InferenceModel(
         net,
         lstm_horizon_len=config.lstm_horizon_len,
         use_value_prefix=config.use_value_prefix,
         mixed_precision=config.mixed_precision,
     )
+    if not action_dim:
+        return model
+    return SampledInferenceModel(
+        model,
+        action_dim=action_dim,
+        num_samples=num_actions,
+        policy_std_samples=config.sampled_policy_std_actions,
+        wide_std=config.sampled_wide_std,
+    )
 
 
 __all__ = [
+    "AgentModel",
     "EfficientZeroNet",
     "InferenceModel",
     "MLPNet",
+    "SampledInferenceModel",
     "build_inference",
     "build_network",
     "network_kind",

@@ -115,6 +115,8 @@ class EfficientZeroNet(nn.Module, abc.ABC):
     """Abstract EfficientZero network; subclasses define the four roles."""
 
     num_actions: int
+    action_dim: int = 0
+    """D for continuous actions (the policy head outputs 2D Gaussian numbers), 0 for discrete."""
     support_size: int
     lstm_hidden_size: int
 
@@ -124,7 +126,8 @@ class EfficientZeroNet(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def transition(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(latent, action [B] int64) -> next latent (the dynamics trunk)."""
+        """(latent, action [B] int64, or [B, D] float32 vectors when ``action_dim``) -> next
+        latent (the dynamics trunk)."""
 
     @abc.abstractmethod
     def value_prefix(
@@ -135,7 +138,7 @@ class EfficientZeroNet(nn.Module, abc.ABC):
     def dynamics(
         self, latent: torch.Tensor, action: torch.Tensor, state: LSTMState
     ) -> tuple[torch.Tensor, LSTMState, torch.Tensor]:
-        """(latent, action [B] int64, LSTM state) -> (next latent, next LSTM state, value-prefix logits [B, 2S+1]).
+        """(latent, action [B] int64 or [B, D] float32, LSTM state) -> (next latent, next LSTM state, value-prefix logits [B, 2S+1]).
 
         ``transition`` then ``value_prefix``; the loss calls the two itself, so that the 0.5
         gradient scale sits on the latent that feeds the value-prefix branch too.

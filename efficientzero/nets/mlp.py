@@ -35,15 +35,18 @@ class MLPNet(EfficientZeroNet):
         support_size: int = 25,
         use_value_prefix: bool = True,
         scale_latent: bool = False,
+        action_dim: int = 0,
     ) -> None:
         super().__init__()
         self.num_actions = num_actions
+        self.action_dim = action_dim
         self.support_size = support_size
         self.lstm_hidden_size = lstm_hidden_size
         self.use_scale = scale_latent
         out = 2 * support_size + 1
         self.representation = mlp([observation_size, hidden_size, hidden_size, latent_dim])
-        self.dynamics_trunk = mlp([latent_dim + num_actions, hidden_size, hidden_size, latent_dim])
+        action_width = action_dim or num_actions  # the action vector, or a one-hot
+        self.dynamics_trunk = mlp([latent_dim + action_width, hidden_size, hidden_size, latent_dim])
         self.value_prefix_head = ValuePrefixHead(
             latent_dim,
             lstm_hidden_size,
@@ -55,7 +58,8 @@ class MLPNet(EfficientZeroNet):
         self.prediction_trunk = mlp([latent_dim, hidden_size, hidden_size])
         self.prediction_norm = nn.LayerNorm(hidden_size)
         self.value_head = mlp([hidden_size, head_hidden_size, out], zero_last=True)
-        self.policy_head = mlp([hidden_size, head_hidden_size, num_actions], zero_last=True)
+        policy_width = 2 * action_dim if action_dim else num_actions  # Gaussian or logits
+        self.policy_head = mlp([hidden_size, head_hidden_size, policy_width], zero_last=True)
         self.projector = mlp(
             [latent_dim, projection_dim, projection_dim], nn.BatchNorm1d, final_norm=True
         )
@@ -70,8 +74,11 @@ class MLPNet(EfficientZeroNet):
         return self._finish(self.representation(observation.flatten(1)))
 
     def transition(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        one_hot = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
-        return self._finish(latent + self.dynamics_trunk(torch.cat([latent, one_hot], dim=1)))
+        if self.action_dim:
+            encoded = action.to(latent.dtype).view(-1, self.action_dim)
+        else:
+            encoded = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
+        return self._finish(latent + self.dynamics_trunk(torch.cat([latent, encoded], dim=1)))
 
     def value_prefix(
         self, next_latent: torch.Tensor, state: LSTMState

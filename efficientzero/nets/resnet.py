@@ -209,6 +209,8 @@ class ResNetNet(EfficientZeroNet):
         obs_size: input side ``H = W``, or ``(H, W)``; the latent is ``num_channels x ceil(H / 16)
             x ceil(W / 16)`` (``num_channels x H x W`` with ``downsample=False``).
         num_actions: ``A``, the size of the discrete action set.
+        action_dim: ``D`` for continuous actions (D action planes in, a Gaussian's 2D numbers
+            out of the policy head; ``nets/sampled.py``), 0 for discrete ones.
     """
 
     def __init__(
@@ -230,9 +232,11 @@ class ResNetNet(EfficientZeroNet):
         downsample_shortcut: str = "conv1x1_bn",
         pool_include_padding: bool = False,
         downsample: bool = True,
+        action_dim: int = 0,
     ) -> None:
         super().__init__()
         self.num_actions = num_actions
+        self.action_dim = action_dim
         self.support_size = support_size
         self.lstm_hidden_size = lstm_hidden_size
         self.use_scale = scale_latent
@@ -258,7 +262,8 @@ class ResNetNet(EfficientZeroNet):
         # Dynamics (Ye et al. 2021, Appendix A): the action enters as one constant plane a / |A|, and the first conv
         # is residual around the incoming latent, which keeps a short gradient path through the
         # unroll (MuZero's dynamics are a ResNet over the latent for the same reason).
-        self.dynamics_conv = conv3x3(num_channels + 1, num_channels)
+        # Continuous actions enter as D planes, one per action dimension.
+        self.dynamics_conv = conv3x3(num_channels + max(1, action_dim), num_channels)
         self.dynamics_bn = nn.BatchNorm2d(num_channels)
         self.dynamics_tower = residual_tower(num_channels, num_blocks)
         self.value_prefix_reduce = reduce_conv(num_channels, reduced_channels)
@@ -274,7 +279,11 @@ class ResNetNet(EfficientZeroNet):
         self.prediction_tower = residual_tower(num_channels, num_blocks)
         self.value_head = ReducedHead(num_channels, reduced_channels, cells, head_hidden_size, out)
         self.policy_head = ReducedHead(
-            num_channels, reduced_channels, cells, head_hidden_size, num_actions
+            num_channels,
+            reduced_channels,
+            cells,
+            head_hidden_size,
+            2 * action_dim if action_dim else num_actions,
         )
 
         # SimSiam projector and predictor (Ye et al. 2021, §4.1 and Appendix A):
@@ -290,7 +299,7 @@ class ResNetNet(EfficientZeroNet):
 
     @classmethod
     def from_config(
-        cls, config: Config, frame_shape: tuple[int, ...], num_actions: int
+        cls, config: Config, frame_shape: tuple[int, ...], num_actions: int, action_dim: int = 0
     ) -> ResNetNet:
         """The network for ``config`` and frames of shape ``(C, H, W)`` (one frame, before stacking)."""
         channels, height, width = frame_shape
@@ -311,6 +320,7 @@ class ResNetNet(EfficientZeroNet):
             downsample_shortcut=config.downsample_shortcut,
             pool_include_padding=config.pool_include_padding,
             downsample=wants_downsampling(config.downsample, height, width),
+            action_dim=action_dim,
         )
 
     @property
@@ -340,8 +350,11 @@ class ResNetNet(EfficientZeroNet):
     def transition(self, latent: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(latent ``[B, C, L, L]``, action ``[B]``) -> next latent ``[B, C, L, L]``."""
         batch, _, height, width = latent.shape
-        plane = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
-        x = torch.cat([latent, plane.expand(batch, 1, height, width)], dim=1)
+        if self.action_dim:
+            planes = action.to(latent.dtype).view(batch, self.action_dim, 1, 1)
+        else:
+            planes = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
+        x = torch.cat([latent, planes.expand(batch, -1, height, width)], dim=1)
         x = torch.relu(self.dynamics_bn(self.dynamics_conv(x)) + latent)
         return self._finish(self.dynamics_tower(x))
 

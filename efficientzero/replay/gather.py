@@ -58,7 +58,11 @@ def gather_positions(
     num_actions = first.policies.shape[1]
     frames = np.empty((B, S + K, *frame_shape), dtype=first.frames.dtype)
     boot_frames = np.empty((B, K + 1, S, *frame_shape), dtype=first.frames.dtype)
-    actions = rng.integers(num_actions, size=(B, K))
+    if first.actions.ndim == 1:
+        actions = rng.integers(num_actions, size=(B, K))
+    else:  # continuous: uniform action vectors in [-1, 1]
+        dims = first.actions.shape[1]
+        actions = rng.uniform(-1.0, 1.0, (B, K, dims)).astype(np.float32)
     rewards = np.zeros((B, K + td_steps), dtype=np.float32)
     policies = np.zeros((B, K + 1, num_actions), dtype=np.float32)
     steps_to_end = np.full(B, UNKNOWN_END, dtype=np.int64)
@@ -91,7 +95,7 @@ def gather_positions(
         indices=np.asarray(ids, dtype=np.int64),
         weights=np.asarray(weights, dtype=np.float32),
         frames=frames,
-        actions=actions.astype(np.int64),
+        actions=actions if actions.dtype == np.float32 else actions.astype(np.int64),
         rewards=rewards,
         policies=policies,
         steps_to_end=steps_to_end,

@@ -37,7 +37,9 @@ class LocalSource:
         actor_seed, reanalyzer_seed, sample_seed = component_seeds(c)
 
         def model() -> Any:
-            return build_inference(c, spec.frame_shape, spec.num_actions, device=device)
+            return build_inference(
+                c, spec.frame_shape, spec.num_actions, device=device, action_dim=spec.action_dim
+            )
 
         envs = [make_env(c) for _ in range(c.num_envs)]
         self.actor = SelfPlayActor(c, model(), envs, spec.num_actions, actor_seed)

@@ -31,7 +31,8 @@ def resolve_device(name: str) -> torch.device:
 def bytes_per_step(spec: EnvSpec) -> int:
     """Replay bytes of one stored step: its frame, policy, action, reward and root value."""
     frame = int(np.prod(spec.frame_shape)) * spec.frame_dtype.itemsize
-    return frame + 4 * spec.num_actions + 16
+    policy = spec.num_actions * (1 + spec.action_dim)  # continuous: weights and samples
+    return frame + 4 * policy + 4 * spec.action_dim + 16
 
 
 def default_object_store_memory(config: Config, spec: EnvSpec, system_memory: int) -> int:

@@ -49,7 +49,7 @@ from efficientzero.actor import SelfPlayActor, visit_temperature
 from efficientzero.checkpoint import generator_state, set_generator_state
 from efficientzero.config import Config
 from efficientzero.envs import EnvSpec, env_spec, make_env
-from efficientzero.nets import InferenceModel, build_inference
+from efficientzero.nets import AgentModel, build_inference
 from efficientzero.reanalyze import Reanalyzer
 from efficientzero.run.directory import RunDirectory
 from efficientzero.run.distributed import (
@@ -181,8 +181,12 @@ class _Worker:
         self.incarnation = cast(int, ray.get(self.storage.register.remote(name, os.getpid())))
         self.spec: EnvSpec = env_spec(config)
         device = worker_device(config, gpu_share)
-        self.model: InferenceModel = build_inference(
-            config, self.spec.frame_shape, self.spec.num_actions, device=device
+        self.model: AgentModel = build_inference(
+            config,
+            self.spec.frame_shape,
+            self.spec.num_actions,
+            device=device,
+            action_dim=self.spec.action_dim,
         )
         self.version: int = -1
 

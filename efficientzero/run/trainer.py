@@ -35,7 +35,7 @@ from efficientzero.config import Config
 from efficientzero.envs import EnvSpec, env_spec, make_env
 from efficientzero.evaluation import evaluate_episodes
 from efficientzero.learner import Learner, TargetNetwork
-from efficientzero.nets import EfficientZeroNet, InferenceModel, build_inference, build_network
+from efficientzero.nets import AgentModel, EfficientZeroNet, build_inference, build_network
 from efficientzero.run.directory import RunDirectory
 from efficientzero.run.metrics import MetricsLogger
 from efficientzero.run.schedule import (
@@ -118,7 +118,12 @@ class Source(Protocol):
 
 def describe(spec: EnvSpec, net: EfficientZeroNet, device: torch.device) -> str:
     params = sum(p.numel() for p in net.parameters())
-    return f"frames {spec.frame_shape} {spec.frame_dtype}, {spec.num_actions} actions, {params / 1e6:.2f}M parameters on {device}"
+    actions = (
+        f"{spec.action_dim}-D continuous actions ({spec.num_actions} sampled per node)"
+        if spec.action_dim
+        else f"{spec.num_actions} actions"
+    )
+    return f"frames {spec.frame_shape} {spec.frame_dtype}, {actions}, {params / 1e6:.2f}M parameters on {device}"
 
 
 class Trainer:
@@ -142,10 +147,14 @@ class Trainer:
         if c.num_threads > 0:
             torch.set_num_threads(c.num_threads)
         self.spec = env_spec(c)
-        net = build_network(c, self.spec.frame_shape, self.spec.num_actions)
+        net = build_network(c, self.spec.frame_shape, self.spec.num_actions, self.spec.action_dim)
         self.learner = Learner(c, net, device)
         self.eval_model = build_inference(
-            c, self.spec.frame_shape, self.spec.num_actions, device=device
+            c,
+            self.spec.frame_shape,
+            self.spec.num_actions,
+            device=device,
+            action_dim=self.spec.action_dim,
         )
         self.selfplay_weights = self.target_weights = self.learner.weights()
         self.target_schedule = TargetNetwork(
@@ -327,7 +336,7 @@ def _rows_up_to(run_dir: RunDirectory, env_steps: int) -> int:
 
 def evaluation_record(
     config: Config,
-    model: InferenceModel,
+    model: AgentModel,
     weights: Weights,
     counters: Counters,
     recent_returns: Iterable[float],

@@ -90,6 +90,13 @@ class Reanalyzer:
         return policies
 
     def make_batch(self, sampled: SampledPositions, device: torch.device) -> Batch:
+        """The learner batch of ``sampled``, its tensors on ``device``."""
+        return Batch.from_arrays(self.make_arrays(sampled), device)
+
+    def make_arrays(self, sampled: SampledPositions) -> dict[str, np.ndarray]:
+        """The fields of the learner batch as numpy arrays (``Batch.from_arrays`` makes the
+        batch): what a Ray reanalysis worker sends, which the object store hands to the learner
+        without a copy."""
         c = self.config
         K = sampled.actions.shape[1]
         mask, value_mask, observation_mask = state_masks(
@@ -102,19 +109,15 @@ class Reanalyzer:
             sampled.rewards[:, :K], c.lstm_horizon_len, c.use_value_prefix
         )
         policies = self.policy_targets(sampled, mask)
-
-        def to(x: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(x)).to(device, non_blocking=True)
-
-        return Batch(
-            frames=to(sampled.frames),
-            actions=to(sampled.actions),
-            target_value_prefixes=to(prefixes),
-            target_values=to(values),
-            target_policies=to(policies),
-            mask=to(mask),
-            value_mask=to(value_mask),
-            consistency_mask=to(observation_mask if c.consistency_at_episode_end else mask),
-            weights=to(sampled.weights),
-            indices=sampled.indices,
-        )
+        return {
+            "frames": sampled.frames,
+            "actions": sampled.actions,
+            "target_value_prefixes": prefixes,
+            "target_values": values,
+            "target_policies": policies,
+            "mask": mask,
+            "value_mask": value_mask,
+            "consistency_mask": observation_mask if c.consistency_at_episode_end else mask,
+            "weights": sampled.weights,
+            "indices": sampled.indices,
+        }

@@ -174,6 +174,18 @@ class Batch:
     indices: np.ndarray
     """[B] int64 replay slots of the positions."""
 
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], device: torch.device) -> Batch:
+        """A batch from numpy arrays of its fields (``indices`` stays numpy), on ``device``."""
+        values: dict[str, Any] = {}
+        for name, value in arrays.items():
+            values[name] = (
+                value
+                if name == "indices"
+                else torch.from_numpy(np.ascontiguousarray(value)).to(device, non_blocking=True)
+            )
+        return cls(**values)
+
     def to(self, device: torch.device) -> Batch:
         """This batch with every tensor on ``device`` (itself when they already are)."""
         if self.frames.device == device:

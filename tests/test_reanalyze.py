@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import torch
 from helpers import make_block
@@ -7,6 +9,7 @@ from efficientzero.presets import make_preset
 from efficientzero.reanalyze import Reanalyzer
 from efficientzero.replay import ReplayBuffer
 from efficientzero.targets import value_targets
+from efficientzero.types import Batch
 
 
 def setup(**changes):
@@ -101,3 +104,19 @@ def test_reanalysis_searches_the_stacked_frames_of_every_unroll_state():
     (frames,) = searched
     expected = [sampled.frames[b, k : k + 3] for b in range(3) for k in range(3)]
     np.testing.assert_array_equal(frames.numpy(), np.stack(expected))
+
+
+def test_batch_arrays_are_numpy_and_make_the_same_batch():
+    """What a Ray reanalysis worker sends: numpy arrays only (the object store reads them in
+    place), which ``Batch.from_arrays`` turns into the batch the local runtime makes."""
+    _, _, reanalyzer, sampled = setup(reanalyze_ratio=0.0)
+    arrays = reanalyzer.make_arrays(sampled)
+    assert all(isinstance(a, np.ndarray) for a in arrays.values())
+    batch = Batch.from_arrays(arrays, torch.device("cpu"))
+    direct = reanalyzer.make_batch(sampled, torch.device("cpu"))
+    for field in dataclasses.fields(Batch):
+        a, b = getattr(batch, field.name), getattr(direct, field.name)
+        if isinstance(a, torch.Tensor):
+            assert a.dtype == b.dtype and torch.equal(a, b), field.name
+        else:
+            np.testing.assert_array_equal(a, b)

@@ -269,12 +269,13 @@ class ReanalysisWorker(_Worker):
         """This worker's generator state (after the batches asked of it before)."""
         return generator_state(self.reanalyzer.rng)
 
-    def make_batch(self, beta: float, target: WeightsRef) -> Batch:
-        """One batch on the CPU (the learner moves it to its device)."""
+    def make_batch(self, beta: float, target: WeightsRef) -> dict[str, np.ndarray]:
+        """One batch as numpy arrays (``Reanalyzer.make_arrays``): the object store keeps them
+        without pickling and the learner reads them in place (``Batch.from_arrays``)."""
         self._load(target)
         sampled: SampledPositions = ray.get(self.replay.sample.remote(self.config.batch_size, beta))
         with _reading_object_store():
-            return self.reanalyzer.make_batch(sampled, torch.device("cpu"))
+            return self.reanalyzer.make_arrays(sampled)
 
 
 class RaySource:
@@ -368,7 +369,8 @@ class RaySource:
         self._fill_pipeline(beta, updates)
         start = time.perf_counter()
         ready, _ = ray.wait(list(self.pending), num_returns=1)
-        batch = ray.get(ready[0])
+        with _reading_object_store():
+            batch = Batch.from_arrays(ray.get(ready[0]), torch.device("cpu"))
         self.waits.learner_wait_s += time.perf_counter() - start
         del self.pending[ready[0]]
         self._fill_pipeline(beta, updates + 1)  # reanalysis works on while the learner steps

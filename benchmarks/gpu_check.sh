@@ -10,7 +10,8 @@
 # Then, in order, each step under its own timeout (a failed step does not stop the others):
 # versions and GPU name; the search benchmark on the device (it also warms numba's cache);
 # a tiny bf16 Atari train -> resume -> eval through the CLI; the same in fp32 with Gumbel
-# search; benchmarks/atari_throughput.py on the device with its projection of a full run.
+# search; a tiny Pendulum train -> eval with the sampled search (continuous actions);
+# benchmarks/atari_throughput.py on the device with its projection of a full run.
 # OUT/summary.json lists every step with its exit code and seconds.
 set -uo pipefail
 OUT="${1:?usage: gpu_check.sh OUT [cuda|cpu]}"
@@ -38,7 +39,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to OUT/NAME.lo
   echo "gpu_check: $name rc=$rc ${took}s"
 }
 
-# Timeouts add up to 7.8 minutes on the GPU; the CPU dry run gets three times as long.
+# Timeouts add up to 7.9 minutes on the GPU; the CPU dry run gets three times as long.
 SCALE=1
 if [ "$DEVICE" = "cpu" ]; then  # dry run: the same steps, sizes a CPU finishes in a minute or two
   SCALE=3
@@ -79,7 +80,14 @@ for variant in bf16 fp32_gumbel; do
   step "eval_$variant" 30 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE"
 done
 
-step atari_throughput 120 python "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
+RUN="$OUT/runs/sampled"
+step train_sampled 25 "${EZ[@]}" train --run-dir "$RUN" --env Pendulum-v1 --env-steps 300 \
+  --total-updates 6 --start-transitions 150 --batch-size 8 --num-simulations 4 --num-envs 2 \
+  --td-steps 5 --block-length 50 --eval-interval 0 --periodic-eval-episodes 2 \
+  --eval-max-episode-steps 20 --no-progress --device "$DEVICE"
+step eval_sampled 15 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE"
+
+step atari_throughput 110 python "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
 sed -n '/^{/,$p' "$OUT/atari_throughput.log" > "$OUT/atari_throughput.json"
 
 python - "$OUT" << 'EOF'
@@ -94,7 +102,7 @@ for name in ("versions", "atari_throughput"):
         summary[name] = json.loads((out / f"{name}.json").read_text())
     except (OSError, json.JSONDecodeError):
         summary[name] = None
-for variant in ("bf16", "fp32_gumbel"):
+for variant in ("bf16", "fp32_gumbel", "sampled"):
     try:
         summary[f"eval_{variant}"] = json.loads((out / "runs" / variant / "eval.json").read_text())["return_mean"]
     except (OSError, json.JSONDecodeError, KeyError):

@@ -110,3 +110,17 @@ def test_a_run_too_short_to_fill_a_replay_block_stops_with_an_error(tmp_path, ca
     assert main([*args, *tiny_args()]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "filled no replay block" in err[0] and "155 steps" in err[0]
+
+
+def test_discretisation_round_trips_every_action_through_its_bin_centre():
+    """Discrete action i -> the centres of its bins (one per dimension) -> the bins that hold
+    those values -> i again, for all 4 ** 3 actions of a 3-dimensional Box."""
+    bins = 4
+    env = gym.wrappers.DiscretizeAction(_BoxActionEnv(SPACES["ThreeDims"]), bins)
+    low, high = SPACES["ThreeDims"].low, SPACES["ThreeDims"].high
+    width = (high - low) / bins
+    for i in range(bins**3):
+        vector = np.asarray(env.action(i))
+        cells = np.floor((vector - low) / width).astype(int)
+        np.testing.assert_allclose(vector, low + (cells + 0.5) * width, atol=1e-6)
+        assert np.ravel_multi_index(tuple(cells), (bins,) * 3) == i

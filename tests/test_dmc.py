@@ -145,14 +145,18 @@ def test_pixels_only_for_deepmind_control():
         make_env(dmc("dmc:cartpole-swingup").replace(env_id="CartPole-v1", pixels=True))
 
 
-def test_pixels_train_and_evaluate_through_the_cli(tmp_path, capsys):
+@pytest.mark.parametrize("actions", ["bins", "sampled"])
+def test_pixels_train_and_evaluate_through_the_cli(tmp_path, capsys, actions):
     run_dir = tmp_path / "run"
     args = ["train", "--preset", "dmc-pixels", "--env", "dmc:cartpole-swingup"]
+    if actions == "sampled":  # image observations with continuous actions: the ResNet's planes
+        args += ["--action-bins", "None", "--search-algorithm", "gumbel"]
     small = ["--obs-size", "32", "--frame-stack", "2", "--num-channels", "8"]
     small += ["--reduced-channels", "4", "--lstm-hidden-size", "16", "--projection-dim", "32"]
     assert main([*args, "--run-dir", str(run_dir), *small, *tiny_args(td_steps=10)]) == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert config["pixels"] is True and config["preset"] == "dmc-pixels"
+    assert (config["action_bins"] is None) == (actions == "sampled")
     capsys.readouterr()
     assert main(["eval", "--run-dir", str(run_dir), "--episodes", "1"]) == 0
     result = json.loads((run_dir / "eval.json").read_text())

@@ -267,6 +267,8 @@ class Config:
     mixed_precision: bool = True
     """bf16 autocast in the learner and in inference, on CUDA GPUs with native bf16 (compute
     capability 8.0+; fp32 elsewhere)."""
+    inference_bf16_weights: bool = True
+    """With mixed_precision on such a GPU: the inference networks (self-play, reanalysis, evaluation) keep their convolution and linear weights outside the fp32 heads in bf16, cast once when weights are loaded, instead of autocast casting them on every call (the same bf16 values either way)."""
 
     # ----------------------------------------------------------------------------- schedule
     total_env_steps: int = positive(100_000)

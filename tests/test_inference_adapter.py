@@ -168,3 +168,51 @@ def test_bf16_only_on_gpus_with_native_bf16(monkeypatch: pytest.MonkeyPatch) -> 
     assert asked == [False, False, False]  # emulated bf16 does not count
     assert not bf16_supported(torch.device("cpu"))
     assert isinstance(bf16_autocast(torch.device("cpu"), True), contextlib.nullcontext)
+
+
+def _outputs_under_bf16_autocast(net: EfficientZeroNet, x: torch.Tensor, action: torch.Tensor):
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        latent = net.represent(x)
+        value_logits, policy_logits = net.predict(latent)
+        next_latent = net.transition(latent, action)
+        prefix_logits, (h, _) = net.value_prefix(next_latent, net.initial_lstm_state(len(x)))
+    return latent, value_logits, policy_logits, next_latent, prefix_logits, h
+
+
+@pytest.mark.parametrize("family", ["resnet", "mlp"])
+def test_cached_bf16_trunk_weights_give_what_autocast_gives(family) -> None:
+    """inference_bf16_weights: weights cast once (and weights loaded later, rounded on load)
+    give the same outputs under bf16 autocast as autocast casting fp32 weights on every call;
+    the heads keep fp32 weights."""
+    import copy
+
+    from efficientzero.nets import MLPNet
+    from efficientzero.nets.base import cast_trunk_to_bf16
+
+    torch.manual_seed(0)
+    if family == "resnet":
+        net: EfficientZeroNet = _trained_like_resnet()
+        x, action = torch.rand(3, 4, 32, 32), torch.tensor([0, 2, 5])
+    else:
+        net = MLPNet(8, 3, support_size=10)
+        for p in net.parameters():
+            nn.init.normal_(p, std=0.3)
+        x, action = torch.rand(3, 8), torch.tensor([0, 2, 1])
+    net.eval()
+    want = _outputs_under_bf16_autocast(net, x, action)
+    cached = cast_trunk_to_bf16(copy.deepcopy(net), net.full_precision_heads)
+    dtypes = {name: p.dtype for name, p in cached.named_parameters()}
+    assert torch.bfloat16 in dtypes.values()
+    assert all(
+        dtype == torch.float32
+        for name, dtype in dtypes.items()
+        if name.split(".")[0] in net.full_precision_heads
+    )
+    for got, expected in zip(_outputs_under_bf16_autocast(cached, x, action), want):
+        assert got.dtype == expected.dtype and torch.equal(got, expected)
+    fresh = cast_trunk_to_bf16(copy.deepcopy(net), net.full_precision_heads)
+    for p in fresh.parameters():
+        nn.init.zeros_(p)
+    fresh.load_state_dict(net.state_dict())  # fp32 weights rounded into the bf16 copy
+    for got, expected in zip(_outputs_under_bf16_autocast(fresh, x, action), want):
+        assert torch.equal(got, expected)

@@ -92,6 +92,7 @@ def build_inference(
         lstm_horizon_len=config.lstm_horizon_len,
         use_value_prefix=config.use_value_prefix,
         mixed_precision=config.mixed_precision,
+        bf16_weights=config.inference_bf16_weights,
     )
     if not action_dim:
         return model

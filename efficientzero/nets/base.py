@@ -46,6 +46,21 @@ def bf16_autocast(device: torch.device, enabled: bool) -> contextlib.AbstractCon
     return contextlib.nullcontext()
 
 
+def cast_trunk_to_bf16(net: nn.Module, heads: tuple[str, ...]) -> nn.Module:
+    """``net`` with the weights of its convolution and linear layers in bf16, except inside the
+    submodules named in ``heads`` (which run in float32, :func:`full_precision`); norms stay fp32.
+
+    Under bf16 autocast the results are the same as with fp32 weights: autocast would cast
+    each of those weights to bf16 on every call, and ``load_state_dict`` rounds fp32 weights
+    into these bf16 parameters the same way. For inference networks only (no optimizer).
+    """
+    skip = {id(m) for name in heads for m in getattr(net, name).modules()}
+    for module in net.modules():
+        if id(module) not in skip and isinstance(module, nn.Conv2d | nn.Linear):
+            module.to(torch.bfloat16)
+    return net
+
+
 LSTMState = tuple[torch.Tensor, torch.Tensor]
 """(h, c), each [B, lstm_hidden_size]."""
 
@@ -115,6 +130,8 @@ class EfficientZeroNet(nn.Module, abc.ABC):
     """Abstract EfficientZero network; subclasses define the four roles."""
 
     num_actions: int
+    full_precision_heads: tuple[str, ...] = ("value_head", "policy_head", "value_prefix_head")
+    """Submodules that run in float32 under autocast (:func:`full_precision`)."""
     action_dim: int = 0
     """D for continuous actions (the policy head outputs 2D Gaussian numbers), 0 for discrete."""
     support_size: int

@@ -14,7 +14,12 @@ import contextlib
 
 import torch
 
-from efficientzero.nets.base import EfficientZeroNet, bf16_autocast, bf16_supported
+from efficientzero.nets.base import (
+    EfficientZeroNet,
+    bf16_autocast,
+    bf16_supported,
+    cast_trunk_to_bf16,
+)
 from efficientzero.nets.support import support_to_scalar
 from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 
@@ -40,12 +45,15 @@ class InferenceModel:
         lstm_horizon_len: int,
         use_value_prefix: bool = True,
         mixed_precision: bool = False,
+        bf16_weights: bool = True,
     ) -> None:
         self.net = net.eval()
         self.horizon = lstm_horizon_len
         self.use_value_prefix = use_value_prefix
         self.device = next(net.parameters()).device
         self.mixed_precision = mixed_precision and bf16_supported(self.device)
+        if self.mixed_precision and bf16_weights:  # cast once, not by autocast on every call
+            cast_trunk_to_bf16(self.net, net.full_precision_heads)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return bf16_autocast(self.device, self.mixed_precision)

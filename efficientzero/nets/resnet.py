@@ -77,6 +77,8 @@ class ResidualBlock(nn.Module):
     ``[B, C_in, H, W] -> [B, C_out, ceil(H / stride), ceil(W / stride)]``.
     """
 
+    full_precision_heads = ("value_head", "policy_head", "value_prefix_head", "value_prefix_reduce")
+
     def __init__(
         self,
         in_channels: int,
@@ -119,6 +121,8 @@ class DownsampleTrunk(nn.Module):
     border is not darkened by the zero padding (``pool_include_padding``: the reference code's
     torch default, which counts the padding).
     """
+
+    full_precision_heads = ("value_head", "policy_head", "value_prefix_head", "value_prefix_reduce")
 
     def __init__(
         self,
@@ -212,6 +216,8 @@ class ResNetNet(EfficientZeroNet):
         action_dim: ``D`` for continuous actions (D action planes in, a Gaussian's 2D numbers
             out of the policy head; ``nets/sampled.py``), 0 for discrete ones.
     """
+
+    full_precision_heads = ("value_head", "policy_head", "value_prefix_head", "value_prefix_reduce")
 
     def __init__(
         self,

@@ -81,8 +81,7 @@ def _agent_actions(env: gym.Env, env_id: str, bins: int | None) -> gym.Env:
     if len(space.shape) != 1:
         raise ConfigError(
             f"{env_id}'s Box actions have shape {space.shape}; the agent takes a vector of "
-            "actions: flatten them with a wrapper (gymnasium.wrappers.FlattenObservation's "
-            "action counterpart, or your own ActionWrapper)"
+            "actions: flatten them with a gymnasium.ActionWrapper of your own"
         )
     if bins is None:
         low = np.full(space.shape, -1.0, np.float32)

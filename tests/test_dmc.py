@@ -15,7 +15,7 @@ from efficientzero.cli import main
 from efficientzero.config import ConfigError
 from efficientzero.envs import make_env, observation_rank
 from efficientzero.envs.dmc import DMCEnv, parse_dmc_id
-from efficientzero.presets import dmc, dmc_bins, dmc_pixels, make_preset, preset_for
+from efficientzero.presets import DMC_BINS, dmc, dmc_pixels, make_preset, preset_for
 
 pytest.importorskip("dm_control")
 
@@ -78,11 +78,13 @@ def test_make_env_discretises_repeats_and_counts_environment_steps():
     env.close()
 
 
-def test_preset_and_bins_per_action_dimension():
+def test_preset_bins_one_action_dimension_and_samples_more():
     assert preset_for("dmc:walker-walk") == "dmc" and observation_rank("dmc:walker-walk") == 1
-    assert [dmc_bins(d) for d in (1, 2, 3, 4, 6)] == [9, 8, 4, 2, 2]
     walker = make_preset(None, "dmc:walker-walk")
-    assert walker.action_bins == 2 and walker.action_repeat == 4
+    assert walker.action_bins is None and walker.search_algorithm == "gumbel"
+    assert walker.action_repeat == 4
+    cartpole = make_preset(None, "dmc:cartpole-swingup")
+    assert cartpole.action_bins == DMC_BINS and cartpole.search_algorithm == "puct"
     assert walker.total_env_steps * walker.action_repeat == 100_000
     with pytest.raises(ConfigError, match="dmc:<domain>-<task>"):
         dmc("CartPole-v1")

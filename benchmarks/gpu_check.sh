@@ -8,9 +8,10 @@
 # The GPU image has Python 3.12, torch, numpy and numba but no registry: when gymnasium does
 # not import, the wheels in .whl/ are installed into a temporary folder without network first.
 # Then, in order, each step under its own timeout (a failed step does not stop the others):
-# versions and GPU name; the search benchmark on the device (it also warms numba's cache);
-# a tiny bf16 Atari train -> resume -> eval through the CLI; the same in fp32 with Gumbel
-# search; a tiny Pendulum train -> eval with the sampled search (continuous actions);
+# versions and GPU name; the search benchmark on the device (it also warms numba's cache), then
+# its atari rows with each simulation a captured CUDA graph (--cuda-graphs); a tiny bf16 Atari
+# train -> resume -> eval through the CLI; the same in fp32 with Gumbel search; a tiny Pendulum
+# train -> eval with the sampled search (continuous actions) and CUDA graphs;
 # benchmarks/atari_throughput.py on the device with its projection of a full run.
 # OUT/summary.json lists every step with its exit code and seconds.
 set -uo pipefail
@@ -39,7 +40,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to OUT/NAME.lo
   echo "gpu_check: $name rc=$rc ${took}s"
 }
 
-# Timeouts add up to 7.9 minutes on the GPU; the CPU dry run gets three times as long.
+# Timeouts add up to 8.0 minutes on the GPU; the CPU dry run gets three times as long.
 SCALE=1
 if [ "$DEVICE" = "cpu" ]; then  # dry run: the same steps, sizes a CPU finishes in a minute or two
   SCALE=3
@@ -69,25 +70,27 @@ print(json.dumps({
 }))"
 cp "$OUT/versions.log" "$OUT/versions.json"
 
-step bench_search 60 "${EZ[@]}" bench search --device "$DEVICE" "${BENCH[@]}"
+step bench_search 45 "${EZ[@]}" bench search --device "$DEVICE" "${BENCH[@]}"
 cp "$OUT/bench_search.log" "$OUT/bench_search.json"
+step bench_search_graphs 35 "${EZ[@]}" bench search --device "$DEVICE" --states atari --cuda-graphs "${BENCH[@]}"
+cp "$OUT/bench_search_graphs.log" "$OUT/bench_search_graphs.json"
 
 for variant in bf16 fp32_gumbel; do
   if [ "$variant" = bf16 ]; then EXTRA=(--mixed-precision True); else EXTRA=(--mixed-precision False --search-algorithm gumbel); fi
   RUN="$OUT/runs/$variant"
-  step "train_$variant" 50 "${EZ[@]}" train --run-dir "$RUN" "${TINY[@]}" "${EXTRA[@]}"
-  step "resume_$variant" 50 "${EZ[@]}" train --run-dir "$RUN" --resume "${MORE[@]}"
-  step "eval_$variant" 30 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE"
+  step "train_$variant" 45 "${EZ[@]}" train --run-dir "$RUN" "${TINY[@]}" "${EXTRA[@]}"
+  step "resume_$variant" 45 "${EZ[@]}" train --run-dir "$RUN" --resume "${MORE[@]}"
+  step "eval_$variant" 25 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE"
 done
 
 RUN="$OUT/runs/sampled"
 step train_sampled 25 "${EZ[@]}" train --run-dir "$RUN" --env Pendulum-v1 --env-steps 300 \
   --total-updates 6 --start-transitions 150 --batch-size 8 --num-simulations 4 --num-envs 2 \
   --td-steps 5 --block-length 50 --eval-interval 0 --periodic-eval-episodes 2 \
-  --eval-max-episode-steps 20 --no-progress --device "$DEVICE"
+  --eval-max-episode-steps 20 --cuda-graphs True --no-progress --device "$DEVICE"
 step eval_sampled 15 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE"
 
-step atari_throughput 110 python "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
+step atari_throughput 100 python "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
 sed -n '/^{/,$p' "$OUT/atari_throughput.log" > "$OUT/atari_throughput.json"
 
 python - "$OUT" << 'EOF'
@@ -97,7 +100,7 @@ from pathlib import Path
 out = Path(sys.argv[1])
 steps = [json.loads(line) for line in (out / "steps.jsonl").read_text().splitlines()]
 summary = {"steps": steps, "all_passed": all(s["rc"] == 0 for s in steps)}
-for name in ("versions", "atari_throughput"):
+for name in ("versions", "atari_throughput", "bench_search", "bench_search_graphs"):
     try:
         summary[name] = json.loads((out / f"{name}.json").read_text())
     except (OSError, json.JSONDecodeError):

@@ -131,7 +131,7 @@ class SelfPlayActor:
         self.action_dim = getattr(model, "action_dim", 0)
         self.rng = np.random.default_rng(seed)
         # Buffers reused across this component's searches.
-        self.searcher = Searcher(threads=config.search_threads)
+        self.searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
         self.builders = [
             TrajectoryBuilder(
                 config.frame_stack, config.block_length, config.pad_steps, config.clip_rewards

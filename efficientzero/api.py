@@ -159,7 +159,7 @@ class Agent:
         self.model = model
         self.config = config
         self.rng = np.random.default_rng(seed)
-        self.searcher = Searcher(threads=config.search_threads)
+        self.searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
         self.frames: list[np.ndarray] = []
 
     def make_env(self, *, render_mode: str | None = None) -> gym.Env:

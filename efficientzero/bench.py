@@ -27,19 +27,18 @@ STATES: dict[str, tuple[tuple[int, ...], int]] = {
 network's (a 64x6x6 latent, two 512-float LSTM states per node), as the reference code carries;
 "none" moves no latent or LSTM state (only the value prefix and depth): the tree's own cost."""
 
-POOL = 8
-"""Pre-generated outputs the fake model cycles through."""
-
 
 class FakeModel:
     """A :class:`~efficientzero.types.SearchModel` that hands out pre-generated outputs, with an
     EfficientZero-shaped embedding (latent [B, *latent_shape], LSTM h and c [B, lstm_dim],
     value prefix [B], depth [B]).
 
-    Its cost per call does not depend on the tree or on B: it returns the next of ``POOL``
+    Its cost per call does not depend on the tree or on B: it returns the next of ``pool_size``
     outputs made in advance (random reward, value, logits and latent and LSTM states), so a
-    search still stores every new node's embedding and gathers its parents' as with a real
-    network.
+    search still gathers every parent's embedding as with a real network. With ``pool_size`` at
+    least the simulations of a search every node's embedding lives in its own tensor, as a real
+    network's new outputs do (the CPU search keeps them where they are, so a smaller pool would
+    make its memory traffic cache-friendlier than a network's).
     """
 
     def __init__(
@@ -49,8 +48,10 @@ class FakeModel:
         lstm_dim: int = 64,
         device: str | torch.device = "cpu",
         seed: int = 0,
+        pool_size: int = 64,
     ) -> None:
         self.num_actions, self.latent_shape, self.lstm_dim = num_actions, latent_shape, lstm_dim
+        self.pool_size = pool_size
         self.device = torch.device(device)
         self.generator = torch.Generator(self.device).manual_seed(seed)
         self.pool: dict[int, list[RecurrentOutput]] = {}
@@ -84,10 +85,10 @@ class FakeModel:
                     self._rand(batch, self.num_actions),
                     self._embedding(batch),
                 )
-                for _ in range(POOL)
+                for _ in range(self.pool_size)
             ]
         self.calls += 1
-        return pool[self.calls % POOL]
+        return pool[self.calls % self.pool_size]
 
 
 def _time_search(
@@ -98,11 +99,12 @@ def _time_search(
     device: str,
     state: str,
     threads: int,
+    graphs: bool = False,
 ) -> dict[str, Any]:
     latent_shape, lstm_dim = STATES[state]
-    model = FakeModel(num_actions, latent_shape, lstm_dim, device=device)
+    model = FakeModel(num_actions, latent_shape, lstm_dim, device=device, pool_size=simulations + 1)
     root = model.root(batch)
-    searcher = Searcher(threads=threads)
+    searcher = Searcher(threads=threads, graphs=graphs)
     rng = np.random.default_rng(0)
 
     def once() -> float:
@@ -118,6 +120,7 @@ def _time_search(
     return {
         "state": state,
         "search_threads": threads,
+        "cuda_graphs": graphs,
         "batch": batch,
         "actions": num_actions,
         "simulations": simulations,
@@ -134,6 +137,7 @@ def bench_search(
     device: str = "cpu",
     states: tuple[str, ...] = tuple(STATES),
     threads: int = 1,
+    graphs: bool = False,
 ) -> dict[str, Any]:
     """Median seconds per batched search (root noise on, as in self-play) for each state size,
     A and B.
@@ -145,7 +149,7 @@ def bench_search(
     if unknown:
         raise ValueError(f"unknown state size {unknown[0]!r}; choose from {', '.join(STATES)}")
     results = [
-        _time_search(b, a, simulations, repeats, device, state, threads)
+        _time_search(b, a, simulations, repeats, device, state, threads, graphs)
         for state in states
         for a in actions
         for b in batches

@@ -125,6 +125,7 @@ RESUMABLE_FIELDS = frozenset(
         "num_actors",
         "num_reanalyzers",
         "search_threads",
+        "cuda_graphs",
         "num_threads",
         "ray_address",
         "learner_gpus",

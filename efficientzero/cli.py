@@ -191,6 +191,11 @@ def _bench_parser(parser: argparse.ArgumentParser) -> None:
         "--search-threads", type=int, default=1, help="numba threads of the tree kernels"
     )
     parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="device searches: each simulation as one captured CUDA graph (search/graph.py)",
+    )
+    parser.add_argument(
         "--states",
         nargs="+",
         default=["none", "small", "atari"],
@@ -212,6 +217,7 @@ def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
         device=args.device,
         states=tuple(args.states),
         threads=args.search_threads,
+        graphs=args.cuda_graphs,
     )
     print(json.dumps(result, indent=2))
     return 0

@@ -182,6 +182,8 @@ class Config:
     """Simulations per search."""
     search_threads: int = positive(1)
     """Numba threads sharing the roots of each search's tree kernels (1: the serial kernels; results are the same)."""
+    cuda_graphs: bool = False
+    """On a CUDA model: run each simulation's gather, recurrent step, store and packing as one captured CUDA graph, one launch instead of about a hundred (search/graph.py; same results). Ignored on the CPU."""
     discount: float = checked(0.997**4, lambda v: 0.0 < v <= 1.0, "be in (0, 1]")
     """Discount per agent step (0.997 per frame with frame skip 4 in Atari)."""
     pb_c_base: float = above_zero(19652.0)

@@ -60,7 +60,7 @@ def evaluate_episodes(
     """
     envs = [make_env() for _ in range(episodes)]
     rng = np.random.default_rng(seed)
-    searcher = Searcher(threads=config.search_threads)
+    searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
     stacks: list[list[np.ndarray]] = []
     for i, env in enumerate(envs):
         frame, _ = env.reset(seed=seed + i)

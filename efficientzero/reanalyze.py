@@ -28,7 +28,7 @@ class Reanalyzer:
         self.model = model
         self.rng = np.random.default_rng(seed)
         # Buffers reused across this component's searches.
-        self.searcher = Searcher(threads=config.search_threads)
+        self.searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
 
     def set_weights(self, weights: dict[str, torch.Tensor]) -> None:
         """Refresh the target network."""

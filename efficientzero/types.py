@@ -62,7 +62,12 @@ class SearchModel(Protocol):
     """What the search needs from a model: one batched step from parent embeddings."""
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
-        """``action`` is ``[B]`` int64 child indices on the model's device."""
+        """``action`` is ``[B]`` int64 child indices on the model's device.
+
+        The search may keep the returned embedding tensors as its nodes until it ends: a model
+        returns tensors it will not write again during the search (new tensors, as a network's
+        outputs are; handing back one of the ``embedding`` tensors it was given is allowed).
+        """
         ...
 
 

@@ -135,9 +135,10 @@ class _Bandit:
         return RecurrentOutput(reward, torch.zeros(batch), self._params(batch), (child,))
 
 
-@pytest.mark.parametrize("host_kernels", [True, False])  # the CPU store, the device store
+# the CPU store, the device store, the device store's fixed-buffer step (search/graph.py)
+@pytest.mark.parametrize("host_kernels,graphs", [(True, False), (False, False), (False, True)])
 @pytest.mark.parametrize("algorithm", ["gumbel", "puct"])
-def test_sampled_search_picks_the_sample_nearest_the_best_action(algorithm, host_kernels):
+def test_sampled_search_picks_the_sample_nearest_the_best_action(algorithm, host_kernels, graphs):
     torch.manual_seed(1)
     config = Config(
         search_algorithm=algorithm, num_simulations=48, sampled_actions=8, discount=1.0
@@ -147,7 +148,8 @@ def test_sampled_search_picks_the_sample_nearest_the_best_action(algorithm, host
     )
     rng = np.random.default_rng(0)
     root = model.root(torch.zeros(5, 1))
-    result = plan(config, model, root, rng, Searcher(host_kernels=host_kernels), explore=False)
+    searcher = Searcher(host_kernels=host_kernels, graphs=graphs)
+    result = plan(config, model, root, rng, searcher, explore=False)
     chosen = env_actions(result, choose_actions(result, 0.0, rng))
     samples = root.actions.numpy()
     best = samples[np.arange(5), ((samples - 0.3) ** 2).sum(2).argmin(1)]

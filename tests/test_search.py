@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -350,15 +352,17 @@ def test_search_draws_noise_then_seeds_from_rng() -> None:
     np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
 
 
-@pytest.mark.parametrize("host_kernels", [True, False])
-def test_host_kernels_match_the_torch_path(host_kernels: bool) -> None:
-    # host_kernels=False runs the torch gathers, stores and softmax that other devices use.
+@pytest.mark.parametrize("host_kernels,graphs", [(True, False), (False, False), (False, True)])
+def test_host_kernels_match_the_torch_path(host_kernels: bool, graphs: bool) -> None:
+    # host_kernels=False runs the torch gathers, stores and softmax that other devices use;
+    # graphs=True their fixed-buffer step (search/graph.py; captured on CUDA, eager here).
     model = MLPModel(7, seed=4)
     root = model.root(16)
     legal = np.random.default_rng(2).random((16, 7)) < 0.7
     legal[:, 2] = True
     seeds = np.arange(16, dtype=np.uint64)
-    out = run(model, root, 30, legal, seeds=seeds, searcher=Searcher(host_kernels=host_kernels))
+    searcher = Searcher(host_kernels=host_kernels, graphs=graphs)
+    out = run(model, root, 30, legal, seeds=seeds, searcher=searcher)
     expected = reference_results(model, root, 30, legal, None, 0.0, seeds)
     np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
     np.testing.assert_allclose(
@@ -415,17 +419,18 @@ def test_parallel_kernels_give_the_serial_results(rules: SearchRules) -> None:
 
 
 class PassThroughModel:
-    """``MLPModel`` whose latent passes through unchanged (the very tensor it was given: the
-    search's parent buffer), with contiguous, strided and other-dtype outputs mixed: what the
-    host path must store before it gathers the next parents, or convert before it takes an
-    address. The heads still depend on the path (through the hidden state)."""
+    """``MLPModel`` whose latent is the very tensor it was given (the search's parent buffer),
+    halved in place, with contiguous, strided and other-dtype outputs mixed: what the host path
+    must copy before it gathers the next parents into that buffer, or convert before it takes
+    an address. The heads still depend on the path (through the hidden state), and the latent
+    on the depth."""
 
     def __init__(self, model: MLPModel) -> None:
         self.model = model
 
     def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
-        latent = embedding[0]
         out = self.model.recurrent(embedding, action)
+        latent = embedding[0].mul_(0.5)
         _, new_hidden, new_depth = out.embedding
         logits = torch.cat([out.prior_logits, out.prior_logits], dim=1)[:, ::2]  # strided
         strided_hidden = new_hidden.t().contiguous().t()
@@ -475,6 +480,27 @@ def test_host_kernels_store_the_prior_softmax_and_the_embeddings() -> None:
             source = root.embedding if parent == 0 else seen[parent - 1][2].embedding
             for got, want in zip(parents, source):
                 torch.testing.assert_close(got[b], want[b])
+
+
+def test_host_search_keeps_the_model_outputs_only_while_it_runs() -> None:
+    # Nodes are the model's output tensors themselves (no copy): alive during the search, let
+    # go after it, so that a Searcher kept between searches holds no embeddings.
+    model = MLPModel(4, seed=3)
+    outputs: list[weakref.ref] = []
+    alive_during: list[int] = []
+
+    class Watching:
+        def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+            alive_during.append(sum(ref() is not None for ref in outputs))
+            out = model.recurrent(embedding, action)
+            outputs.extend(weakref.ref(e) for e in out.embedding)
+            return out
+
+    searcher = Searcher()
+    run(Watching(), model.root(5), 8, searcher=searcher)
+    assert alive_during == [3 * sim for sim in range(8)]
+    gc.collect()
+    assert all(ref() is None for ref in outputs)
 
 
 def test_host_kernels_refuse_an_output_of_the_wrong_shape() -> None:

@@ -47,7 +47,9 @@ class InferenceModel:
         mixed_precision: bool = False,
         bf16_weights: bool = True,
     ) -> None:
-        self.net = net.eval()
+        # Inference only: no parameter needs a gradient (and autocast then caches no weight
+        # casts, which a captured CUDA graph could not hold; search/graph.py).
+        self.net = net.eval().requires_grad_(False)
         self.horizon = lstm_horizon_len
         self.use_value_prefix = use_value_prefix
         self.device = next(net.parameters()).device

@@ -84,6 +84,11 @@ class StepOutputs:
         self, reward: torch.Tensor, value: torch.Tensor, prior_logits: torch.Tensor
     ) -> np.ndarray:
         """The packed [B, 2 + A] float32 host array: reward, value, softmax(prior_logits)."""
+        self.pack(reward, value, prior_logits)
+        return self.fetch()
+
+    def pack(self, reward: torch.Tensor, value: torch.Tensor, prior_logits: torch.Tensor) -> None:
+        """Reward, value and softmax(prior_logits) into ``packed``, on the device."""
         packed = self.packed
         packed[:, 0] = reward
         packed[:, 1] = value
@@ -93,6 +98,9 @@ class StepOutputs:
         torch.sub(prior_logits, prior_logits.amax(dim=1, keepdim=True), out=prior)
         prior.exp_()
         prior.div_(prior.sum(dim=1, keepdim=True))
-        if self.host is not packed:
-            self.host.copy_(packed)
+
+    def fetch(self) -> np.ndarray:
+        """``packed`` as a host array (a copy for other devices, which waits for the device)."""
+        if self.host is not self.packed:
+            self.host.copy_(self.packed)
         return self.host.numpy()

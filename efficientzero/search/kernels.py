@@ -368,13 +368,16 @@ def root_statistics(tree: Tree, discount: float, out_visits: np.ndarray, out_q: 
 
 # ------------------------------------------------------------------ host (CPU) simulation steps
 #
-# On the CPU the embeddings of every node live in one host byte array, a row per node (node-major:
-# row ``node * B + b``), each row the concatenated bytes of the embedding's tensors; the kernels
-# below copy rows between it and the model's tensors themselves, reading and writing them through
-# their addresses (``torch.Tensor.data_ptr``). That makes a simulation one compiled call besides
-# the network call: no numpy views, gathers or stores from Python (each costs about a microsecond
-# per tensor, and the EfficientZero embedding has five). The caller (``search.host``) checks each
-# tensor's device, dtype, shape and contiguity before handing its address over.
+# On the CPU a node's embedding is never copied into the tree: the model's output tensors stay
+# alive until the search ends (``search.host``) and the tree records their addresses
+# (``torch.Tensor.data_ptr``), a row of addresses per node (every simulation creates one node in
+# every root, so row b of those tensors is root b's node). The kernels below read the tensors
+# through those addresses and copy each selected parent's rows straight into the model's next
+# input tensors: one copy of an embedding per simulation and root, the gather. That makes a
+# simulation one compiled call besides the network call: no numpy views, gathers or stores from
+# Python (each costs about a microsecond per tensor, and the EfficientZero embedding has five).
+# The caller (``search.host``) checks each tensor's device, dtype, shape and contiguity before
+# handing its address over.
 
 
 @intrinsic
@@ -418,10 +421,9 @@ def _floats_at(address: int, rows: int, cols: int) -> np.ndarray:
 class HostStep(NamedTuple):
     """The host buffers and tensor addresses of one search (``search.host.HostStore`` fills it)."""
 
-    rows: np.ndarray
-    """[N * B, row_bytes] uint8 node embeddings, row ``node * B + b``."""
-    offsets: np.ndarray
-    """[K] int64 byte offset of each of the K embedding tensors within a row."""
+    nodes: np.ndarray
+    """[N, K] int64 addresses of the K embedding tensors ([B, ...] each) holding node ``i`` of
+    every root: row ``b`` of tensor ``k`` is root ``b``'s, at ``nodes[i, k] + b * sizes[k]``."""
     sizes: np.ndarray
     """[K] int64 bytes of one row of each embedding tensor (its ``[0]``)."""
     targets: np.ndarray
@@ -432,28 +434,19 @@ class HostStep(NamedTuple):
 
 
 @njit(cache=True, inline="always")
-def _store_row(host: HostStep, batch: int, b: int, node: int) -> None:
-    """Row ``b`` of the model's output embedding (``host.sources``) -> node ``node`` of root ``b``."""
-    row = host.rows.ctypes.data + (node * batch + b) * host.rows.shape[1]
-    for k in range(host.offsets.shape[0]):
+def _gather_row(host: HostStep, b: int, node: int) -> None:
+    """Root ``b``'s node ``node`` -> row ``b`` of the parent tensors handed to the model
+    (``host.targets``)."""
+    for k in range(host.sizes.shape[0]):
         size = host.sizes[k]
-        _memcpy(row + host.offsets[k], host.sources[k] + b * size, size)  # type: ignore[call-arg]
-
-
-@njit(cache=True, inline="always")
-def _gather_row(host: HostStep, b: int, row: int) -> None:
-    """Store row ``row`` -> row ``b`` of the parent tensors handed to the model (``host.targets``)."""
-    start = host.rows.ctypes.data + row * host.rows.shape[1]
-    for k in range(host.offsets.shape[0]):
-        size = host.sizes[k]
-        _memcpy(host.targets[k] + b * size, start + host.offsets[k], size)  # type: ignore[call-arg]
+        _memcpy(host.targets[k] + b * size, host.nodes[node, k] + b * size, size)  # type: ignore[call-arg]
 
 
 @njit(cache=True)
-def store_node(host: HostStep, batch: int, node: int) -> None:
-    """The model output at ``host.sources`` (its embedding part) -> node ``node`` of every root."""
-    for b in range(batch):
-        _store_row(host, batch, b, node)
+def _record_node(host: HostStep, node_index: int) -> None:
+    """The model's last output embedding (``host.sources``) becomes node ``node_index``."""
+    for k in range(host.sizes.shape[0]):
+        host.nodes[node_index, k] = host.sources[k]
 
 
 @njit(cache=True, inline="always")
@@ -472,11 +465,10 @@ def _host_root_step(
     """``host_step`` for root ``b``."""
     batch = tree.children.shape[0]
     if node_index > 0:
-        k = host.offsets.shape[0]
+        k = host.sizes.shape[0]
         num_actions = tree.children.shape[2]
         reward = float(_floats_at(host.sources[k], batch, 1)[b, 0])  # type: ignore[arg-type]
         value = float(_floats_at(host.sources[k + 1], batch, 1)[b, 0])  # type: ignore[arg-type]
-        _store_row(host, batch, b, node_index)
         _create_node(tree, b, node_index, selected, reward)
         _softmax_row(
             _floats_at(host.sources[k + 2], batch, num_actions)[b], tree.prior[b, node_index]
@@ -484,7 +476,7 @@ def _host_root_step(
         _backup(tree, b, node_index, value, c[0], rules.rebuild_min_max)
     if next_sim >= 0:
         _select_root(tree, b, next_sim, c, rules, forced_root_action, selected, scratch)
-        _gather_row(host, b, selected[2, b])
+        _gather_row(host, b, selected[0, b])
 
 
 @njit(cache=True)
@@ -506,6 +498,8 @@ def host_step(
     ``next_sim``'s edges into ``selected`` (as ``select``) and gather their parents' embeddings
     into the model's input tensors (``host.targets``). ``c`` = (discount, pb_c_base, pb_c_init).
     """
+    if node_index > 0:
+        _record_node(host, node_index)
     scratch = np.empty((2, tree.children.shape[2]))
     for b in range(tree.children.shape[0]):
         _host_root_step(
@@ -530,6 +524,8 @@ def host_step_parallel(
     host: HostStep,
 ) -> None:
     """``host_step`` with the roots shared among numba's threads (roots are independent)."""
+    if node_index > 0:
+        _record_node(host, node_index)
     for b in prange(tree.children.shape[0]):
         scratch = np.empty((2, tree.children.shape[2]))
         _host_root_step_call(

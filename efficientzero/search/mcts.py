@@ -26,6 +26,7 @@ import torch
 
 from efficientzero.search import kernels
 from efficientzero.search.device import EmbeddingStore, StepOutputs
+from efficientzero.search.graph import StepGraph
 from efficientzero.search.host import HostStore
 from efficientzero.search.kernels import SearchRules
 from efficientzero.search.root import dirichlet_noise, host_root, root_prior, tie_break_seeds
@@ -46,14 +47,18 @@ class Searcher:
     change. One Searcher must not run two searches at once (use one per thread).
     ``host_kernels=False`` makes CPU searches use the torch code path of other devices (for
     tests). ``threads`` > 1 shares the roots of the tree kernels among that many numba threads
-    (the results are the same: roots are independent).
+    (the results are the same: roots are independent). ``graphs`` runs each simulation's device
+    work as one :class:`~efficientzero.search.graph.StepGraph` (captured as a CUDA graph on
+    CUDA, eager elsewhere; CPU searches with the host kernels do not use it).
     """
 
-    def __init__(self, host_kernels: bool = True, threads: int = 1) -> None:
+    def __init__(self, host_kernels: bool = True, threads: int = 1, graphs: bool = False) -> None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
         self.host_kernels = host_kernels
         self.threads = threads
+        self.graphs = graphs
+        self._graph: StepGraph | None = None
         self._tree: Tree | None = None
         self._host: HostStore | None = None
         self._store: EmbeddingStore | None = None
@@ -77,7 +82,7 @@ class Searcher:
     def _prepare_host(self, num_nodes: int, embedding: Embedding) -> HostStore:
         key = HostStore.key_of(embedding, num_nodes)
         if self._host is None or self._host.key != key:
-            self._host = None  # free the old rows before allocating the new ones
+            self._host = None  # free the old buffers before allocating the new ones
             self._host = HostStore(embedding, num_nodes, self._selected)
         return self._host
 
@@ -158,13 +163,26 @@ class Searcher:
     ) -> None:
         """Simulations with the host kernels: one compiled call per simulation (two when a
         ``root_action_fn`` must see the backed-up tree before the next selection)."""
-        tree, selected = self._tree, self._selected
-        assert tree is not None
-        step = host.step
-        run = (
-            kernels.host_step_parallel if self.threads > 1 and host.batch > 1 else kernels.host_step
-        )
+        run = kernels.host_step_parallel if parallel else kernels.host_step
         host.write_root(root.embedding)
+        try:
+            self._simulate_host(model, host, num_simulations, constants, rules, root_action_fn, run)
+        finally:
+            host.release()
+
+    def _simulate_host(
+        self,
+        model: SearchModel,
+        host: HostStore,
+        num_simulations: int,
+        constants: tuple[float, float, float],
+        rules: SearchRules,
+        root_action_fn: RootActionFn | None,
+        run: Callable,
+    ) -> None:
+        """The simulations of ``_run_host`` (node 0 already written)."""
+        tree, selected, step = self._tree, self._selected, host.step
+        assert tree is not None
         if num_simulations == 0:
             return
         run(tree, 0, 0, constants, rules, self._forced(root_action_fn, tree, 0), selected, step)
@@ -200,6 +218,17 @@ class Searcher:
         select, expand = kernels.select, kernels.expand_and_backup
         if parallel:
             select, expand = kernels.select_parallel, kernels.expand_and_backup_parallel
+        if self.graphs:
+            if self._graph is None or not self._graph.serves(model, store, outputs):
+                self._graph = None  # free the old capture first
+                self._graph = StepGraph(model, store, outputs)
+            graph = self._graph
+            for sim in range(num_simulations):
+                forced = self._forced(root_action_fn, tree, sim)
+                select(tree, sim, constants, rules, forced, selected)
+                step = graph.run(selected, sim + 1)
+                expand(tree, sim + 1, selected, step, constants[0], rules.rebuild_min_max)
+            return
         for sim in range(num_simulations):
             forced = self._forced(root_action_fn, tree, sim)
             # Select on the host, one network call on the device, expand and back up on the host.

@@ -80,9 +80,30 @@ def test_config_command_applies_overrides(capsys):
     data = json.loads(capsys.readouterr().out)
     assert (
         data["env_id"] == "Acrobot-v1"
+        and data["preset"] == "acrobot"
         and data["num_simulations"] == 7
         and data["use_consistency"] is False
     )
+
+
+def test_acrobot_preset_is_the_vector_preset_with_its_measured_changes():
+    # The fields docs/classic_control.md's Acrobot runs changed from the cartpole preset.
+    changed = {
+        k: v
+        for k, v in make_preset("acrobot").to_dict().items()
+        if v != make_preset("cartpole", "Acrobot-v1").to_dict()[k]
+    }
+    assert changed == {
+        "preset": "acrobot",
+        "action_repeat": 4,
+        "search_algorithm": "gumbel",
+        "num_simulations": 32,
+        "discount": 0.99,
+        "td_steps": 30,
+        "total_env_steps": 7_500,
+        "updates_per_env_step": 0.67,
+        "eval_interval": 750,
+    }
 
 
 def test_config_command_atari_preset(capsys):

@@ -216,7 +216,8 @@ def test_minatar_preset_suggests_the_closest_game(tmp_path, capsys):
 
 def test_preset_is_picked_by_the_environment():
     assert preset_for(None) == "cartpole"
-    assert preset_for("Acrobot-v1") == "cartpole"
+    assert preset_for("Acrobot-v1") == "acrobot"
+    assert preset_for("MountainCar-v0") == "cartpole"  # other vector tasks: the vector preset
     assert preset_for("MinAtar/Breakout-v1") == "minatar"
     assert preset_for("Pong") == "atari100k"  # an Atari 100k game's short name is Atari's
 

@@ -503,6 +503,29 @@ def test_host_search_keeps_the_model_outputs_only_while_it_runs() -> None:
     assert all(ref() is None for ref in outputs)
 
 
+@pytest.mark.parametrize("host_kernels", [True, False])
+def test_forced_root_actions_of_any_int_dtype_and_the_wrong_length(host_kernels: bool) -> None:
+    # The kernels are called without numba's per-call typing (kernels.direct), so the searcher
+    # converts forced root actions to its own exact type and refuses a wrong length.
+    model = MLPModel(3, seed=6)
+    root = model.root(4)
+    legal = np.ones((4, 3), bool)
+    searcher = Searcher(host_kernels=host_kernels)
+    prior = root_prior(root.prior_logits.numpy(), legal, None, 0.0)
+    seeds = np.arange(4, dtype=np.uint64)
+
+    def search_with(actions):
+        return searcher.run(
+            model, root, prior=prior, legal=legal, seeds=seeds, num_simulations=6,
+            discount=DISCOUNT, root_action_fn=lambda tree, sim: actions,
+        )  # fmt: skip
+
+    strided = np.array([[2, 0], [2, 0], [2, 0], [2, 0]], np.int32)[:, 0]  # int32, not contiguous
+    assert (search_with(strided).visit_counts[:, 2] == 6).all()
+    with pytest.raises(ValueError, match=r"root actions have shape \(5,\); expected \(4,\)"):
+        search_with(np.full(5, 2))
+
+
 def test_host_kernels_refuse_an_output_of_the_wrong_shape() -> None:
     model = MLPModel(3, seed=1)
     root = model.root(2)

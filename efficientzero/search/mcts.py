@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import numba
 import numpy as np
@@ -59,6 +60,7 @@ class Searcher:
         self.threads = threads
         self.graphs = graphs
         self._graph: StepGraph | None = None
+        self._direct: dict[tuple, Callable[..., None]] = {}
         self._tree: Tree | None = None
         self._host: HostStore | None = None
         self._store: EmbeddingStore | None = None
@@ -148,7 +150,23 @@ class Searcher:
 
     def _forced(self, root_action_fn: RootActionFn | None, tree: Tree, sim: int) -> np.ndarray:
         forced = None if root_action_fn is None else root_action_fn(tree, sim)
-        return self._no_forced if forced is None else forced.astype(np.int64, copy=False)
+        if forced is None:
+            return self._no_forced
+        forced = np.ascontiguousarray(forced, dtype=np.int64)  # the kernels' exact type
+        if forced.shape != self._no_forced.shape:
+            raise ValueError(
+                f"root actions have shape {forced.shape}; expected {self._no_forced.shape}"
+            )
+        return forced
+
+    def _kernel(self, kernel: Any, rules: SearchRules, *args: Any) -> Callable[..., None]:
+        """``kernel`` called directly (:func:`kernels.direct`) for this searcher's arrays, whose
+        types never change; the rules are the one argument a caller chooses."""
+        key = (kernel, tuple(type(v) for v in rules))
+        entry = self._direct.get(key)
+        if entry is None:
+            entry = self._direct[key] = kernels.direct(kernel, *args)
+        return entry
 
     def _run_host(
         self,
@@ -163,7 +181,12 @@ class Searcher:
     ) -> None:
         """Simulations with the host kernels: one compiled call per simulation (two when a
         ``root_action_fn`` must see the backed-up tree before the next selection)."""
-        run = kernels.host_step_parallel if parallel else kernels.host_step
+        tree, selected = self._tree, self._selected
+        assert tree is not None
+        kernel = kernels.host_step_parallel if parallel else kernels.host_step
+        run = self._kernel(
+            kernel, rules, tree, 0, 0, constants, rules, self._no_forced, selected, host.step
+        )
         host.write_root(root.embedding)
         try:
             self._simulate_host(model, host, num_simulations, constants, rules, root_action_fn, run)
@@ -215,9 +238,17 @@ class Searcher:
         tree, selected = self._tree, self._selected
         assert tree is not None
         store.write(0, root.embedding)
-        select, expand = kernels.select, kernels.expand_and_backup
+        select_kernel, expand_kernel = kernels.select, kernels.expand_and_backup
         if parallel:
-            select, expand = kernels.select_parallel, kernels.expand_and_backup_parallel
+            select_kernel = kernels.select_parallel
+            expand_kernel = kernels.expand_and_backup_parallel
+        select = self._kernel(
+            select_kernel, rules, tree, 0, constants, rules, self._no_forced, selected
+        )
+        step_type = np.zeros((1, 1), np.float32)  # the packed outputs' type
+        expand = self._kernel(
+            expand_kernel, rules, tree, 0, selected, step_type, constants[0], rules.rebuild_min_max
+        )
         if self.graphs:
             if self._graph is None or not self._graph.serves(model, store, outputs):
                 self._graph = None  # free the old capture first

@@ -20,6 +20,9 @@ import torch
 from efficientzero.search.kernels import HostStep
 from efficientzero.types import Embedding, RecurrentOutput
 
+_ALIGN = 64
+"""Byte alignment of each parent tensor within the parents' buffer (a cache line)."""
+
 
 class HostStore:
     """Embeddings of every node of B trees with N nodes (CPU), plus the model's parent inputs.
@@ -41,7 +44,7 @@ class HostStore:
         # model output is one of them.
         offsets = [0]
         for size in sizes:
-            offsets.append(offsets[-1] + -(-size * self.batch // 64) * 64)
+            offsets.append(offsets[-1] + -(-size * self.batch // _ALIGN) * _ALIGN)
         self._parents = torch.empty(max(offsets[-1], 1), dtype=torch.uint8)
         self.gathered = tuple(
             self._parents[start : start + size * self.batch].view(dtype).view(shape)

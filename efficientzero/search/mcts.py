@@ -249,24 +249,27 @@ class Searcher:
         expand = self._kernel(
             expand_kernel, rules, tree, 0, selected, step_type, constants[0], rules.rebuild_min_max
         )
+        expand_on_device: Callable[[int], np.ndarray]
         if self.graphs:
             if self._graph is None or not self._graph.serves(model, store, outputs):
                 self._graph = None  # free the old capture first
                 self._graph = StepGraph(model, store, outputs)
             graph = self._graph
-            for sim in range(num_simulations):
-                forced = self._forced(root_action_fn, tree, sim)
-                select(tree, sim, constants, rules, forced, selected)
-                step = graph.run(selected, sim + 1)
-                expand(tree, sim + 1, selected, step, constants[0], rules.rebuild_min_max)
-            return
+
+            def expand_on_device(node: int) -> np.ndarray:
+                return graph.run(selected, node)
+        else:
+
+            def expand_on_device(node: int) -> np.ndarray:
+                out = model.recurrent(*store.parents(selected))
+                store.write(node, out.embedding)
+                return outputs.to_host(out.reward, out.value, out.prior_logits)
+
         for sim in range(num_simulations):
             forced = self._forced(root_action_fn, tree, sim)
             # Select on the host, one network call on the device, expand and back up on the host.
             select(tree, sim, constants, rules, forced, selected)
-            out = model.recurrent(*store.parents(selected))
-            store.write(sim + 1, out.embedding)
-            step = outputs.to_host(out.reward, out.value, out.prior_logits)
+            step = expand_on_device(sim + 1)
             expand(tree, sim + 1, selected, step, constants[0], rules.rebuild_min_max)
 
     def _output(self, tree: Tree, root: RootOutput, discount: float) -> SearchOutput:

@@ -1,6 +1,7 @@
 """Random-policy returns of the five MinAtar games, for the DQN-normalised score.
 
     python benchmarks/minatar_random.py [--episodes 100]
+    python benchmarks/minatar_random.py --constant [--episodes 30]
 
 Uniform random actions over all 6 actions (v0), sticky actions 0.1, difficulty ramping on: the
 setting of the minatar preset and of the MinAtar paper's DQN curves. Episode i is seeded i
@@ -8,6 +9,11 @@ setting of the minatar preset and of the MinAtar paper's DQN curves. Episode i i
 with each game's mean, standard deviation and standard error, and writes it to
 ``benchmarks/results/minatar_random.json``; the means are the ``random`` column of
 ``efficientzero/data/minatar.csv``.
+
+``--constant`` plays each of the 6 actions throughout instead (the same seeds; the sticky
+actions still repeat it), a floor a learning agent should beat: Freeway's "up", for one, scores
+tens of points while random play scores almost nothing. Writes each game's return per action
+and the best action to ``benchmarks/results/minatar_constant.json``.
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ from efficientzero.envs import make_env
 from efficientzero.envs.minatar import GAMES
 from efficientzero.presets import minatar
 
-OUT = Path(__file__).resolve().parent / "results" / "minatar_random.json"
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "minatar_random.json"
+OUT_CONSTANT = RESULTS / "minatar_constant.json"
 
 
-def random_returns(game: str, episodes: int) -> list[float]:
+def random_returns(game: str, episodes: int, action: int | None = None) -> list[float]:
+    """Returns of ``episodes`` episodes seeded 0.., uniform random actions (``action`` None) or
+    always ``action``."""
     env = make_env(minatar(game), evaluation=True)
     num_actions = int(env.action_space.n)
     returns = []
@@ -34,17 +44,41 @@ def random_returns(game: str, episodes: int) -> list[float]:
         env.reset(seed=i)
         total, done = 0.0, False
         while not done:
-            _, reward, terminated, truncated, _ = env.step(int(rng.integers(num_actions)))
+            chosen = int(rng.integers(num_actions)) if action is None else action
+            _, reward, terminated, truncated, _ = env.step(chosen)
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
     env.close()
     return returns
 
 
+def constant_returns(episodes: int) -> dict:
+    """Each game's mean return per constant action, and the best of them."""
+    result: dict = {"episodes": episodes, "seeds": f"0..{episodes - 1}", "games": {}}
+    for game in GAMES:
+        means = [float(np.mean(random_returns(game, episodes, a))) for a in range(6)]
+        best = int(np.argmax(means))
+        result["games"][game] = {
+            "mean_per_action": [round(m, 3) for m in means],
+            "best_action": best,
+            "best_mean": round(means[best], 3),
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument(
+        "--episodes", type=int, default=None, help="default 100 (30 with --constant)"
+    )
+    parser.add_argument("--constant", action="store_true", help="each action played throughout")
     args = parser.parse_args()
+    if args.constant:
+        result = constant_returns(args.episodes or 30)
+        OUT_CONSTANT.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result))
+        return
+    args.episodes = args.episodes or 100
     result: dict = {"episodes": args.episodes, "seeds": f"0..{args.episodes - 1}", "games": {}}
     for game in GAMES:
         returns = np.array(random_returns(game, args.episodes))

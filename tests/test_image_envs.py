@@ -319,3 +319,18 @@ def test_random_references_are_the_measured_ones():
     games = json.loads(measured.read_text())["games"]
     for name, game in minatar_games().items():
         assert game.random == pytest.approx(games[name]["mean"], abs=0.005)
+
+
+def test_constant_action_baseline_plays_the_action_throughout():
+    """benchmarks/minatar_random.py --constant: Freeway's "up" (action 2) crosses the road, the
+    no-op never does."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "minatar_random.py"
+    spec = importlib.util.spec_from_file_location("minatar_random", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.random_returns("Freeway", 1, action=2)[0] > 0
+    assert module.random_returns("Freeway", 1, action=0) == [0.0]

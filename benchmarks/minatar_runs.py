@@ -204,7 +204,12 @@ def ablation_curves(root: Path, path: Path) -> Path:
             ]
             if curves:
                 grid, mean, _, _ = mean_and_band(curves)
-                ax.plot(grid, mean, color=f"C{i}", label=f"{label} ({len(curves)} seeds)")
+                ax.plot(
+                    grid,
+                    mean,
+                    color=f"C{i}",
+                    label=f"{label} ({len(curves)} seed{'' if len(curves) == 1 else 's'})",
+                )
         ax.set_title(game)
         ax.set_xlabel("env steps")
         ax.set_ylabel("evaluation return")

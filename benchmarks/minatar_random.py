@@ -33,7 +33,7 @@ OUT = RESULTS / "minatar_random.json"
 OUT_CONSTANT = RESULTS / "minatar_constant.json"
 
 
-def random_returns(game: str, episodes: int, action: int | None = None) -> list[float]:
+def episode_returns(game: str, episodes: int, action: int | None = None) -> list[float]:
     """Returns of ``episodes`` episodes seeded 0.., uniform random actions (``action`` None) or
     always ``action``."""
     env = make_env(minatar(game), evaluation=True)
@@ -56,7 +56,7 @@ def constant_returns(episodes: int) -> dict:
     """Each game's mean return per constant action, and the best of them."""
     result: dict = {"episodes": episodes, "seeds": f"0..{episodes - 1}", "games": {}}
     for game in GAMES:
-        means = [float(np.mean(random_returns(game, episodes, a))) for a in range(6)]
+        means = [float(np.mean(episode_returns(game, episodes, a))) for a in range(6)]
         best = int(np.argmax(means))
         result["games"][game] = {
             "mean_per_action": [round(m, 3) for m in means],
@@ -81,7 +81,7 @@ def main() -> None:
     args.episodes = args.episodes or 100
     result: dict = {"episodes": args.episodes, "seeds": f"0..{args.episodes - 1}", "games": {}}
     for game in GAMES:
-        returns = np.array(random_returns(game, args.episodes))
+        returns = np.array(episode_returns(game, args.episodes))
         result["games"][game] = {
             "mean": round(float(returns.mean()), 3),
             "std": round(float(returns.std(ddof=1)), 3),

@@ -332,5 +332,5 @@ def test_constant_action_baseline_plays_the_action_throughout():
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.random_returns("Freeway", 1, action=2)[0] > 0
-    assert module.random_returns("Freeway", 1, action=0) == [0.0]
+    assert module.episode_returns("Freeway", 1, action=2)[0] > 0
+    assert module.episode_returns("Freeway", 1, action=0) == [0.0]

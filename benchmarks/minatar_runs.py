@@ -4,6 +4,8 @@ each run's summary under ``benchmarks/results/minatar/<label>/``.
     python benchmarks/minatar_runs.py --games Breakout Freeway --seeds 0 1 [--label main]
     python benchmarks/minatar_runs.py --ablation --games Breakout SpaceInvaders --seeds 0 1 \\
         --env-steps 50000                  # the full agent and each EfficientZero change off
+    python benchmarks/minatar_runs.py --ablation --games Breakout --seeds 1 \\
+        --env-steps 50000 --labels full no-consistency   # some of the four agents only
     python benchmarks/minatar_runs.py --ablation-table   # their table (markdown) and curves
 
 Each run is ``efficientzero train --preset minatar --env GAME --seed N --num-threads 1`` then
@@ -231,6 +233,13 @@ def main() -> None:
     parser.add_argument("--label", default="main")
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--ablation-table", action="store_true", help="print the ablation table")
+    parser.add_argument(
+        "--labels",
+        nargs="+",
+        choices=list(ABLATIONS),
+        default=None,
+        help="with --ablation: run only these agents (default: all four)",
+    )
     parser.add_argument("--env-steps", type=int, default=None)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -243,14 +252,24 @@ def main() -> None:
         return
     if args.env_steps is not None:
         extra = ["--env-steps", str(args.env_steps), *extra]
+    if args.labels is not None and not args.ablation:
+        parser.error("--labels picks ablation agents: add --ablation, or use --label NAME")
+    run_jobs(make_jobs(args, extra), args.parallel)
+
+
+def make_jobs(args: argparse.Namespace, extra: list[str]) -> list[Job]:
+    """One job per (seed, game, label), in that order."""
+    if args.ablation:
+        labels = {k: v for k, v in ABLATIONS.items() if args.labels is None or k in args.labels}
+        root = args.results / "ablation"
+    else:
+        labels, root = {args.label: []}, args.results
     jobs = []
-    labels = ABLATIONS if args.ablation else {args.label: []}
-    root = args.results / "ablation" if args.ablation else args.results
     for seed in args.seeds:
         for game in args.games:
             for label, flags in labels.items():
                 jobs.append(Job(label, root / label, game, seed, [*flags, *extra]))
-    run_jobs(jobs, args.parallel)
+    return jobs
 
 
 if __name__ == "__main__":

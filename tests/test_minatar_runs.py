@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +62,31 @@ def test_a_job_keeps_the_run_files_and_its_summary(runner, tmp_path, monkeypatch
 def test_help_runs():
     out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--ablation-table" in out.stdout
+
+
+def test_labels_run_some_of_the_ablation_agents(runner, tmp_path):
+    import argparse
+
+    args = argparse.Namespace(
+        ablation=True, labels=["no-consistency", "full"], results=tmp_path, label="main",
+        seeds=[1, 0], games=["Breakout", "SpaceInvaders"],
+    )  # fmt: skip
+    jobs = runner.make_jobs(args, ["--env-steps", "50000"])
+    # seed, then game, then the agents in the ablation's own order
+    assert [(j.seed, j.game, j.label) for j in jobs] == [
+        (1, "Breakout", "full"), (1, "Breakout", "no-consistency"),
+        (1, "SpaceInvaders", "full"), (1, "SpaceInvaders", "no-consistency"),
+        (0, "Breakout", "full"), (0, "Breakout", "no-consistency"),
+        (0, "SpaceInvaders", "full"), (0, "SpaceInvaders", "no-consistency"),
+    ]  # fmt: skip
+    assert jobs[1].out == tmp_path / "ablation" / "no-consistency"
+    assert jobs[1].train_args[-4:] == ["--use-consistency", "False", "--env-steps", "50000"]
+    for job in jobs:
+        shutil.rmtree(job.run_dir.parent)
+
+
+def test_labels_without_ablation_is_refused():
+    out = subprocess.run(
+        [sys.executable, str(SCRIPT), "--labels", "full"], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and "--labels picks ablation agents" in out.stderr

@@ -20,8 +20,8 @@ are run directories as the report reads them (config, metrics, eval.json).
 ``--ablation`` runs, per game and seed, the labels ``full``, ``no-consistency``,
 ``no-value-prefix`` and ``no-off-policy-correction`` (Ye et al. 2021, §4 and Table 3); their
 folders sit under ``benchmarks/results/minatar/ablation/<label>/``. ``--ablation-table`` reads
-them back: a markdown table of final returns (mean ± std over seeds, and the DQN-normalised
-mean) per game and label, the change from the full agent, and
+them back: a markdown table of final returns (mean ± std over seeds, each seed's, and the
+DQN-normalised mean) per game and label, the change from the full agent, and
 ``benchmarks/results/minatar/ablation/curves.png`` (periodic evaluations, mean over seeds).
 """
 
@@ -178,9 +178,11 @@ def ablation_table(root: Path) -> str:
             base = full.get(game)
             if label != "full" and base:
                 text += f" ({scores.mean() - np.mean([r.score for r in base]):+.2f})"
-            cells.append(f"{text} (n={len(scores)})")
+            per_seed = ", ".join(f"s{r.seed} {r.score:.2f}" for r in records)
+            cells.append(f"{text} (n={len(scores)}: {per_seed})")
             normalised.append(minatar_games()[game].dqn_normalized(float(scores.mean())))
-        mean = f"{np.mean(normalised):.3f}" if normalised else "–"
+        # a mean over fewer games than the other rows' would not compare with them
+        mean = f"{np.mean(normalised):.3f}" if len(normalised) == len(games) else "–"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines)
 

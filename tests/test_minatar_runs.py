@@ -33,10 +33,24 @@ def test_ablation_table_compares_each_change_with_the_full_agent(runner, tmp_pat
     rows = {line.split(" | ")[0][2:]: line for line in table[2:]}
     assert list(rows) == ["full", "no-consistency", "no-value-prefix"]
     # full: mean 5, sample std 1.414; normalised (5 - 0.56) / 9.44 = 0.470
-    assert "5.00 ± 1.41 (n=2)" in rows["full"] and rows["full"].endswith("| 0.470 |")
-    assert "1.50 ± 0.71 (-3.50) (n=2)" in rows["no-consistency"]
-    assert "5.00 ± 0.00 (+0.00) (n=2)" in rows["no-value-prefix"]
+    assert "5.00 ± 1.41 (n=2: s0 4.00, s1 6.00)" in rows["full"] and rows["full"].endswith(
+        "| 0.470 |"
+    )
+    assert "1.50 ± 0.71 (-3.50) (n=2: s0 1.00, s1 2.00)" in rows["no-consistency"]
+    assert "5.00 ± 0.00 (+0.00) (n=2: s0 5.00, s1 5.00)" in rows["no-value-prefix"]
     assert runner.ablation_curves(root, tmp_path / "curves.png").is_file()
+
+
+def test_ablation_mean_is_left_out_where_a_label_misses_a_game(runner, tmp_path):
+    root = tmp_path / "ablation"
+    write_run(root / "full", "Breakout-s0", "MinAtar/Breakout-v0", 0, 5.0, "minatar")
+    write_run(root / "full", "SpaceInvaders-s0", "MinAtar/SpaceInvaders-v0", 0, 20.0, "minatar")
+    write_run(root / "no-consistency", "Breakout-s0", "MinAtar/Breakout-v0", 0, 1.0, "minatar")
+    table = runner.ablation_table(root).splitlines()
+    assert table[0] == "| label | Breakout | SpaceInvaders | DQN-normalised mean |"
+    rows = {line.split(" | ")[0][2:]: line for line in table[2:]}
+    assert rows["no-consistency"].endswith("| – | – |")  # no Space Invaders run: no mean
+    assert not rows["full"].endswith("| – |")
 
 
 def test_a_job_keeps_the_run_files_and_its_summary(runner, tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -79,8 +80,6 @@ def test_help_runs():
 
 
 def test_labels_run_some_of_the_ablation_agents(runner, tmp_path):
-    import argparse
-
     args = argparse.Namespace(
         ablation=True, labels=["no-consistency", "full"], results=tmp_path, label="main",
         seeds=[1, 0], games=["Breakout", "SpaceInvaders"],

@@ -17,6 +17,14 @@ When both finish, the run directory's ``config.json``, ``metrics.jsonl``, ``eval
 train and eval wall seconds, peak RSS (``wait4``) and how many ran side by side. Those folders
 are run directories as the report reads them (config, metrics, eval.json).
 
+With ``--work-dir DIR`` the run directories live in ``DIR/<label>/<Game>-s<seed>`` instead of
+temporary folders, so that runs killed before they finish (a session's end, a reboot) are
+picked up by the same command: resumed from their last checkpoint (``efficientzero train
+--resume``, every ``checkpoint_interval`` updates), or only evaluated when their final weights
+are there. ``run_summary.json`` then says ``"resumed"``, and ``trainer_wall_seconds`` (the
+trainer's own clock, which carries on over a resume) is the run's training time; the runner's
+``wall_seconds`` covers only its last invocation.
+
 ``--ablation`` runs, per game and seed, the labels ``full``, ``no-consistency``,
 ``no-value-prefix`` and ``no-off-policy-correction`` (Ye et al. 2021, §4 and Table 3); their
 folders sit under ``benchmarks/results/minatar/ablation/<label>/``. ``--ablation-table`` reads
@@ -57,9 +65,21 @@ def _cli(*args: str) -> list[str]:
 class Job:
     """One (label, game, seed) run: train, then eval, then keep the summary."""
 
-    def __init__(self, label: str, out: Path, game: str, seed: int, flags: list[str]) -> None:
+    def __init__(
+        self,
+        label: str,
+        out: Path,
+        game: str,
+        seed: int,
+        flags: list[str],
+        work: Path | None = None,
+    ) -> None:
         self.label, self.out, self.game, self.seed = label, out, game, seed
-        self.run_dir = Path(tempfile.mkdtemp(prefix=f"minatar-{game}-s{seed}-")) / "run"
+        if work is None:  # a folder of its own, removed with the run directory
+            self.run_dir = Path(tempfile.mkdtemp(prefix=f"minatar-{game}-s{seed}-")) / "run"
+            self.scratch = self.run_dir.parent
+        else:
+            self.run_dir = self.scratch = work / label / f"{game}-s{seed}"
         self.train_args = ["train", "--preset", "minatar", "--env", game, "--seed", str(seed)]
         self.train_args += ["--num-threads", "1", "--run-dir", str(self.run_dir)]
         self.train_args += ["--no-progress", *flags]
@@ -69,6 +89,36 @@ class Job:
         self.proc: subprocess.Popen | None = None
         self.stage = "train"
         self.start = 0.0
+        self.resumed = False
+        if work is not None:
+            self._pick_up()
+
+    def _pick_up(self) -> None:
+        """Continue what an earlier, killed invocation left in the work directory: evaluate final
+        weights, resume from the last checkpoint, or start again where none was written."""
+        checkpoints = self.run_dir / "checkpoints"
+        if (checkpoints / "final.pt").is_file():
+            self.stage = "eval"
+            self.summary["train"] = {
+                "command": "efficientzero " + " ".join(self.train_args),
+                "exit_status": 0,
+                "finished_earlier": True,
+                "trainer_wall_seconds": self._trainer_seconds(),
+            }
+        elif (checkpoints / "latest.pt").is_file():
+            self.resumed = True
+            self.train_args = ["train", "--run-dir", str(self.run_dir), "--resume"]
+            self.train_args += ["--no-progress"]
+        elif self.run_dir.exists():
+            shutil.rmtree(self.run_dir)
+
+    def _trainer_seconds(self) -> float | None:
+        """The trainer's own clock at its last evaluation (it carries on over resumes)."""
+        metrics = self.run_dir / "metrics.jsonl"
+        if not metrics.is_file():
+            return None
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+        return rows[-1].get("wall_seconds") if rows else None
 
     def launch(self) -> None:
         args = self.train_args if self.stage == "train" else self.eval_args
@@ -86,6 +136,9 @@ class Job:
             "peak_rss_mib": rss,
             "side_by_side": side_by_side,
         }
+        if self.stage == "train":
+            self.summary["train"]["resumed"] = self.resumed
+            self.summary["train"]["trainer_wall_seconds"] = self._trainer_seconds()
         if self.stage == "train" and status == 0:
             self.stage = "eval"
             return False
@@ -104,11 +157,11 @@ class Job:
             result = json.loads((self.run_dir / "eval.json").read_text())
             self.summary["final_return_mean"] = result["return_mean"]
         (folder / "run_summary.json").write_text(json.dumps(self.summary, indent=1) + "\n")
-        shutil.rmtree(self.run_dir.parent, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
         print(
             json.dumps(
                 {k: self.summary.get(k) for k in ("label", "game", "seed", "final_return_mean")}
-                | {"train_s": self.summary["train"]["wall_seconds"]}
+                | {"train_s": self.summary["train"].get("trainer_wall_seconds")}
             ),
             flush=True,
         )
@@ -245,6 +298,14 @@ def main() -> None:
     parser.add_argument("--env-steps", type=int, default=None)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="keep run directories under DIR/<label>/<Game>-s<seed> (default: a temporary "
+        "folder each); a run found there is resumed from its last checkpoint, or only "
+        "evaluated if it has final weights",
+    )
     args, extra = parser.parse_known_args()
     extra = [x for x in extra if x != "--"]
     if args.ablation_table:
@@ -270,7 +331,8 @@ def make_jobs(args: argparse.Namespace, extra: list[str]) -> list[Job]:
     for seed in args.seeds:
         for game in args.games:
             for label, flags in labels.items():
-                jobs.append(Job(label, root / label, game, seed, [*flags, *extra]))
+                flags_all = [*flags, *extra]
+                jobs.append(Job(label, root / label, game, seed, flags_all, args.work_dir))
     return jobs
 
 

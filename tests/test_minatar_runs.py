@@ -82,7 +82,7 @@ def test_help_runs():
 def test_labels_run_some_of_the_ablation_agents(runner, tmp_path):
     args = argparse.Namespace(
         ablation=True, labels=["no-consistency", "full"], results=tmp_path, label="main",
-        seeds=[1, 0], games=["Breakout", "SpaceInvaders"],
+        seeds=[1, 0], games=["Breakout", "SpaceInvaders"], work_dir=None,
     )  # fmt: skip
     jobs = runner.make_jobs(args, ["--env-steps", "50000"])
     # seed, then game, then the agents in the ablation's own order
@@ -103,3 +103,39 @@ def test_labels_without_ablation_is_refused():
         [sys.executable, str(SCRIPT), "--labels", "full"], capture_output=True, text=True
     )
     assert out.returncode == 2 and "--labels picks ablation agents" in out.stderr
+
+
+def test_a_work_dir_run_with_final_weights_is_only_evaluated(runner, tmp_path):
+    work = tmp_path / "work"
+    write_run(work / "full", "Breakout-s0", "MinAtar/Breakout-v0", 0, 3.0, "minatar")
+    (work / "full" / "Breakout-s0" / "checkpoints").mkdir()
+    (work / "full" / "Breakout-s0" / "checkpoints" / "final.pt").write_bytes(b"weights")
+    job = runner.Job("full", tmp_path / "out", "Breakout", 0, [], work)
+    assert job.run_dir == work / "full" / "Breakout-s0" and job.stage == "eval"
+    assert job.finished(0, 120.0, 2)  # the eval was all that was left
+    summary = json.loads((tmp_path / "out" / "Breakout-s0" / "run_summary.json").read_text())
+    assert summary["train"]["finished_earlier"] and summary["train"]["trainer_wall_seconds"] == 40
+    assert summary["final_return_mean"] == 3.0 and not job.run_dir.exists()
+
+
+def test_a_work_dir_run_with_a_checkpoint_is_resumed(runner, tmp_path):
+    work = tmp_path / "work"
+    write_run(work / "full", "Breakout-s1", "MinAtar/Breakout-v0", 1, 3.0, "minatar")
+    (work / "full" / "Breakout-s1" / "checkpoints").mkdir()
+    (work / "full" / "Breakout-s1" / "checkpoints" / "latest.pt").write_bytes(b"state")
+    job = runner.Job("full", tmp_path / "out", "Breakout", 1, ["--env-steps", "500"], work)
+    run = str(work / "full" / "Breakout-s1")
+    assert job.stage == "train" and job.train_args == [
+        "train", "--run-dir", run, "--resume", "--no-progress",
+    ]  # fmt: skip
+    assert not job.finished(0, 100.0, 1)
+    assert job.summary["train"]["resumed"] and job.summary["train"]["trainer_wall_seconds"] == 40
+
+
+def test_a_work_dir_run_without_a_checkpoint_starts_again(runner, tmp_path):
+    stale = tmp_path / "work" / "no-consistency" / "Freeway-s0"
+    stale.mkdir(parents=True)
+    (stale / "config.json").write_text("{}")
+    job = runner.Job("no-consistency", tmp_path / "out", "Freeway", 0, [], tmp_path / "work")
+    assert not stale.exists() and "--resume" not in job.train_args
+    assert job.train_args[job.train_args.index("--run-dir") + 1] == str(stale)

@@ -264,6 +264,8 @@ class Config:
     """L2 weight decay."""
     max_grad_norm: float = above_zero(5.0)
     """Gradient-norm clipping threshold."""
+    compile_loss: bool = False
+    """torch.compile the learner's loss and its backward pass: the same updates up to float rounding, faster after some seconds of compiling at the first update (docs/minatar.md measures it); needs a C++ compiler on CPU."""
     batch_size: int = positive(256)
     """Positions per update."""
     mixed_precision: bool = True

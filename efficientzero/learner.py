@@ -119,6 +119,9 @@ class Learner:
             else None
         )
         self.mixed_precision = config.mixed_precision and bf16_supported(device)
+        # Compiled once per learner; the batch's shapes are fixed, so one graph serves the run.
+        self.loss_fn = torch.compile(compute_loss, dynamic=False) if config.compile_loss else None
+        self.compiled = False
 
     def step(self, batch: Batch) -> tuple[dict[str, float], np.ndarray]:
         """One gradient update; returns (metrics, new priorities [B])."""
@@ -131,7 +134,7 @@ class Learner:
 
             self.augment = augment_frames
         with bf16_autocast(self.device, self.mixed_precision):
-            loss, metrics, priorities = compute_loss(
+            loss, metrics, priorities = self._loss(
                 self.net,
                 batch,
                 frame_stack=c.frame_stack,
@@ -150,6 +153,27 @@ class Learner:
         metrics["lr"] = lr
         metrics["grad_norm"] = float(grad_norm)
         return metrics, priorities.detach().float().cpu().numpy()
+
+    def _loss(
+        self, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """``compute_loss``, compiled with ``compile_loss``; a compile that fails names the way out."""
+        if self.loss_fn is None:
+            return compute_loss(*args, **kwargs)
+        if self.compiled:
+            return self.loss_fn(*args, **kwargs)
+        try:
+            out = self.loss_fn(*args, **kwargs)
+        except Exception as error:
+            compute_loss(*args, **kwargs)  # an error of the loss itself is raised here, as is
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise RuntimeError(
+                f"compile_loss: torch.compile failed ({type(error).__name__}: {first}); "
+                "train with --compile-loss False, or install a C++ compiler (torch's CPU backend "
+                "needs one)"
+            ) from error
+        self.compiled = True
+        return out
 
     def weights(self) -> dict[str, torch.Tensor]:
         return cpu_state_dict(self.net)

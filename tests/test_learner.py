@@ -188,3 +188,39 @@ def test_channels_last_config_trains_like_the_default_layout():
     assert cl_losses == pytest.approx(losses, rel=1e-4, abs=1e-5)
     for name, value in weights.items():
         torch.testing.assert_close(cl_weights[name], value, atol=1e-4, rtol=1e-4)
+
+
+def test_compiled_loss_updates_like_the_eager_one():
+    """compile_loss: the same losses, priorities and weights, up to float rounding (SGD: Adam
+    would scale rounding differences in near-zero gradients up to whole steps)."""
+    torch.manual_seed(0)
+    c = learner_config(optimizer="sgd", lr=0.05, lr_warmup_fraction=0.0)
+    eager = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
+    compiled = Learner(c.replace(compile_loss=True), copy.deepcopy(eager.net), torch.device("cpu"))
+    batch = make_batch()
+    for _ in range(3):
+        m_eager, p_eager = eager.step(batch)
+        m_compiled, p_compiled = compiled.step(batch)
+        assert m_compiled["loss"] == pytest.approx(m_eager["loss"], rel=1e-5)
+        assert np.allclose(p_compiled, p_eager, atol=1e-3)
+    assert compiled.compiled and not eager.compiled
+    assert m_eager["loss"] < 4.6  # the updates did move the weights
+    for a, b in zip(eager.net.parameters(), compiled.net.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_failed_compile_names_the_way_out(monkeypatch):
+    c = learner_config(compile_loss=True)
+    learner = Learner(c, build_network(c, (4,), A), torch.device("cpu"))
+
+    def no_compiler(*args, **kwargs):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found")
+
+    learner.loss_fn = no_compiler
+    with pytest.raises(RuntimeError, match=r"torch\.compile failed .*--compile-loss False"):
+        learner.step(make_batch())
+    # an error of the loss itself is not blamed on the compiler
+    bad = dataclasses.replace(make_batch(), actions=torch.zeros(B, K + 2, dtype=torch.long))
+    with pytest.raises(Exception) as caught:
+        learner.step(bad)
+    assert "torch.compile failed" not in str(caught.value)

@@ -21,7 +21,8 @@ With ``--work-dir DIR`` the run directories live in ``DIR/<label>/<Game>-s<seed>
 temporary folders, so that runs killed before they finish (a session's end, a reboot) are
 picked up by the same command: resumed from their last checkpoint (``efficientzero train
 --resume``, every ``checkpoint_interval`` updates), or only evaluated when their final weights
-are there. ``run_summary.json`` then says ``"resumed"``, and ``trainer_wall_seconds`` (the
+are there; one whose training or evaluation failed stays in ``DIR`` (the others are removed
+once kept). ``run_summary.json`` then says ``"resumed"``, and ``trainer_wall_seconds`` (the
 trainer's own clock, which carries on over a resume) is the run's training time; the runner's
 ``wall_seconds`` covers only its last invocation.
 
@@ -157,7 +158,9 @@ class Job:
             result = json.loads((self.run_dir / "eval.json").read_text())
             self.summary["final_return_mean"] = result["return_mean"]
         (folder / "run_summary.json").write_text(json.dumps(self.summary, indent=1) + "\n")
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        done = all(self.summary.get(s, {}).get("exit_status") == 0 for s in ("train", "eval"))
+        if done or self.scratch != self.run_dir:  # a failed run in --work-dir stays to resume
+            shutil.rmtree(self.scratch, ignore_errors=True)
         print(
             json.dumps(
                 {k: self.summary.get(k) for k in ("label", "game", "seed", "final_return_mean")}

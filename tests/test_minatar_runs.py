@@ -139,3 +139,12 @@ def test_a_work_dir_run_without_a_checkpoint_starts_again(runner, tmp_path):
     job = runner.Job("no-consistency", tmp_path / "out", "Freeway", 0, [], tmp_path / "work")
     assert not stale.exists() and "--resume" not in job.train_args
     assert job.train_args[job.train_args.index("--run-dir") + 1] == str(stale)
+
+
+def test_a_failed_run_in_the_work_dir_is_kept_to_resume(runner, tmp_path):
+    work = tmp_path / "work"
+    job = runner.Job("full", tmp_path / "out", "Breakout", 0, [], work)
+    write_run(work / "full", "Breakout-s0", "MinAtar/Breakout-v0", 0, 3.0, "minatar")
+    assert job.finished(-9, 100.0, 2)  # training killed: nothing to evaluate
+    summary = json.loads((tmp_path / "out" / "Breakout-s0" / "run_summary.json").read_text())
+    assert summary["train"]["exit_status"] == -9 and job.run_dir.is_dir()

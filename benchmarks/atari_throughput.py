@@ -12,6 +12,7 @@ Prints JSON. Example (a short CPU measurement; add --device cuda on a GPU):
 
     python benchmarks/atari_throughput.py --game Breakout --env-steps 200 --updates 2
     python benchmarks/atari_throughput.py --preset dmc-pixels --game dmc:cartpole-swingup
+    python benchmarks/atari_throughput.py --preset minatar --game Breakout --device cuda --cuda-graphs
 
 For a DeepMind Control pixel task it also times the environment alone (random actions:
 rendered frames/s and environment steps/s under the preset's action repeat).
@@ -108,10 +109,15 @@ def main() -> None:
     parser.add_argument(
         "--fill", type=int, default=2000, help="random transitions put in replay first"
     )
+    parser.add_argument(
+        "--cuda-graphs",
+        action="store_true",
+        help="run each search simulation as one captured CUDA graph (config cuda_graphs)",
+    )
     args = parser.parse_args()
 
     config = make_preset(args.preset, args.game).replace(
-        device=args.device, start_transitions=args.fill
+        device=args.device, start_transitions=args.fill, cuda_graphs=args.cuda_graphs
     )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = RunDirectory(Path(tmp) / "run")
@@ -148,6 +154,7 @@ def main() -> None:
             if run.device.type == "cuda"
             else None
         ),
+        "cuda_graphs": config.cuda_graphs,
         "torch_threads": torch.get_num_threads(),
         "measured": {
             "env_steps": args.env_steps,

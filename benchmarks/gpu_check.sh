@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU check, one command, under 9.5 minutes (step timeouts: 9.25). Writes logs and JSON into OUT.
+# The GPU check, one command, under 9.5 minutes (step timeouts: 9.2). Writes logs and JSON into OUT.
 #
 #   bash benchmarks/gpu_wheels.sh                 # once, on a machine with a package registry
 #   bash benchmarks/gpu_check.sh OUT              # on the GPU machine (device cuda)
@@ -13,9 +13,10 @@
 # device with its projection of a full run; a tiny bf16 Atari train -> resume -> eval through
 # the CLI, and the GPU-trained run evaluated on the CPU; the search benchmark on the device, then
 # its atari rows with each simulation a captured CUDA graph (--cuda-graphs); the throughput of
-# the minatar preset and of the atari100k preset with CUDA graphs; a tiny fp32 Atari train ->
-# eval with Gumbel search; a tiny Pendulum train -> eval with the sampled search (continuous
-# actions) and CUDA graphs. OUT/summary.json lists every step with its exit code and seconds.
+# the minatar preset (op by op, then with CUDA graphs) and of the atari100k preset with CUDA
+# graphs; a tiny fp32 Atari train -> eval with Gumbel search; a tiny Pendulum train -> eval
+# with the sampled search (continuous actions) and CUDA graphs. OUT/summary.json lists every
+# step with its exit code and seconds.
 set -uo pipefail
 OUT="${1:?usage: gpu_check.sh OUT [cuda|cpu]}"
 DEVICE="${2:-cuda}"
@@ -43,7 +44,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a timeout, log to OUT/NAME.lo
   echo "gpu_check: $name rc=$rc ${took}s"
 }
 
-# Timeouts add up to 9.25 minutes on the GPU; the CPU dry run gets three times as long.
+# Timeouts add up to 9.2 minutes on the GPU; the CPU dry run gets three times as long.
 SCALE=1
 if [ "$DEVICE" = "cpu" ]; then  # dry run: the same steps, sizes a CPU finishes in a minute or two
   SCALE=3
@@ -74,9 +75,9 @@ print(json.dumps({
     'cpus': __import__('os').cpu_count(),
 }))"
 
-step pytest_cuda 55 "$PY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_cuda.py"
+step pytest_cuda 55 env CUDA_VISIBLE_DEVICES="${CUDA_VISIBLE_DEVICES:-0}" "$PY" -m pytest -q -p no:cacheprovider "$ROOT/tests/test_cuda.py"
 
-step atari_throughput 75 "$PY" "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
+step atari_throughput 60 "$PY" "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" "${THROUGHPUT[@]}"
 
 RUN="$OUT/runs/bf16"
 step train_bf16 45 "${EZ[@]}" train --run-dir "$RUN" "${TINY[@]}" --mixed-precision True
@@ -86,16 +87,18 @@ step eval_bf16 25 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVIC
 step eval_bf16_on_cpu 20 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device cpu \
   --out "$OUT/eval_bf16_on_cpu.json"
 
-step bench_search 40 "${EZ[@]}" bench search --device "$DEVICE" "${BENCH[@]}"
+step bench_search 30 "${EZ[@]}" bench search --device "$DEVICE" "${BENCH[@]}"
 step bench_search_graphs 30 "${EZ[@]}" bench search --device "$DEVICE" --states atari --cuda-graphs "${BENCH[@]}"
 
+step minatar_throughput 30 "$PY" "$ROOT/benchmarks/atari_throughput.py" --preset minatar \
+  --game Breakout --device "$DEVICE" "${SHORT[@]}"
 step minatar_throughput_graphs 45 "$PY" "$ROOT/benchmarks/atari_throughput.py" --preset minatar \
   --game Breakout --device "$DEVICE" --cuda-graphs "${SHORT[@]}"
 step atari_throughput_graphs 50 "$PY" "$ROOT/benchmarks/atari_throughput.py" --device "$DEVICE" \
   --cuda-graphs "${SHORT[@]}"
 
 RUN="$OUT/runs/fp32_gumbel"
-step train_fp32_gumbel 40 "${EZ[@]}" train --run-dir "$RUN" "${TINY[@]}" --mixed-precision False \
+step train_fp32_gumbel 30 "${EZ[@]}" train --run-dir "$RUN" "${TINY[@]}" --mixed-precision False \
   --search-algorithm gumbel
 step eval_fp32_gumbel 20 "${EZ[@]}" eval --run-dir "$RUN" --episodes 2 --device "$DEVICE" \
   --out "$OUT/eval_fp32_gumbel.json"
@@ -130,7 +133,7 @@ def printed_json(name):
         return None
 
 
-for name in ("versions", "atari_throughput", "atari_throughput_graphs",
+for name in ("versions", "atari_throughput", "atari_throughput_graphs", "minatar_throughput",
              "minatar_throughput_graphs", "bench_search", "bench_search_graphs"):
     summary[name] = printed_json(name)
 for variant in ("bf16", "bf16_on_cpu", "fp32_gumbel", "sampled"):

@@ -11,7 +11,13 @@ from efficientzero.cli import main
 from efficientzero.presets import make_preset
 from efficientzero.run.directory import RunDirectory
 from efficientzero.run.local import local_trainer
-from efficientzero.run.schedule import replay_beta, update_budget
+from efficientzero.run.schedule import (
+    Counters,
+    evaluation_due,
+    first_evaluation,
+    replay_beta,
+    update_budget,
+)
 
 TINY = dict(block_length=20)
 
@@ -41,6 +47,25 @@ def test_update_budget_and_beta():
     )
     assert [update_budget(c, s) for s in (0, 200, 400, 999, 1000)] == [0, 0, 100, 399, 600]
     assert replay_beta(c, 0) == 0.4 and replay_beta(c, 300) == 0.7 and replay_beta(c, 600) == 1.0
+
+
+def test_evaluations_due_every_interval_and_never_with_interval_zero():
+    c = make_preset("cartpole").replace(total_env_steps=1000, eval_interval=300)
+    n = Counters(next_eval=first_evaluation(c))
+    due = []
+    for steps in range(0, 1000, 8):
+        n.env_steps = steps
+        if evaluation_due(c, n):
+            due.append(steps)
+    assert due == [304, 600, 904]  # the first collection at or past each multiple of 300
+    # eval_interval 0: none during training, also when a finished run is resumed with more
+    # steps (its saved next_eval is the old total; this evaluated every step before)
+    off = c.replace(eval_interval=0)
+    n = Counters(next_eval=first_evaluation(off.replace(total_env_steps=300)))
+    assert n.next_eval == 300
+    for steps in range(300, 1000, 2):
+        n.env_steps = steps
+        assert not evaluation_due(off, n)
 
 
 def test_weights_reach_selfplay_and_target_at_their_intervals(tmp_path):

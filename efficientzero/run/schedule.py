@@ -64,10 +64,12 @@ def evaluation_due(config: Config, counters: Counters) -> bool:
     """A periodic evaluation is due; advances ``next_eval`` past the steps reached (evaluations
     skipped by a large step are not made up)."""
     n = counters
+    if config.eval_interval == 0:  # none during training, a resumed longer run included
+        return False
     if n.env_steps < n.next_eval or n.env_steps >= config.total_env_steps:
         return False
     while n.next_eval <= n.env_steps:
-        n.next_eval += max(config.eval_interval, 1)
+        n.next_eval += config.eval_interval
     return True
 
 

@@ -7,6 +7,7 @@ each run's summary under ``benchmarks/results/minatar/<label>/``.
     python benchmarks/minatar_runs.py --ablation --games Breakout --seeds 1 \\
         --env-steps 50000 --labels full no-consistency   # some of the four agents only
     python benchmarks/minatar_runs.py --ablation-table   # their table (markdown) and curves
+    python benchmarks/minatar_runs.py --table            # the kept runs of --label, per run
 
 Each run is ``efficientzero train --preset minatar --env GAME --seed N --num-threads 1`` then
 ``efficientzero eval --episodes 32`` of its final weights (greedy, as the report's protocol),
@@ -25,6 +26,10 @@ are there; one whose training or evaluation failed stays in ``DIR`` (the others 
 once kept). ``run_summary.json`` then says ``"resumed"``, and ``trainer_wall_seconds`` (the
 trainer's own clock, which carries on over a resume) is the run's training time; the runner's
 ``wall_seconds`` covers only its last invocation.
+
+``--table`` prints the kept runs of ``--label`` (default ``main``) as the README's markdown
+table: per run, its periodic evaluations, the final 32-episode return, DQN-normalised, the DQN
+references, training time and peak RSS; then per game, the mean ± std over seeds.
 
 ``--ablation`` runs, per game and seed, the labels ``full``, ``no-consistency``,
 ``no-value-prefix`` and ``no-off-policy-correction`` (Ye et al. 2021, §4 and Table 3); their
@@ -190,6 +195,59 @@ def run_jobs(jobs: list[Job], parallel: int) -> None:
             running[job.proc.pid] = job
 
 
+def runs_table(root: Path) -> str:
+    """Each kept run under ``root`` (one label), then each game over its seeds, as markdown."""
+    from efficientzero.envs.minatar import minatar_games
+
+    games = minatar_games()
+    rows, by_game = [], {}
+    for path in sorted(root.glob("*-s*/run_summary.json")):
+        summary = json.loads(path.read_text())
+        game, seed = summary["game"], summary["seed"]
+        ref = games[game]
+        evaluations = [
+            json.loads(line)
+            for line in (path.parent / "metrics.jsonl").read_text().splitlines()
+            if line.strip()
+        ]
+        curve = " / ".join(
+            f"{e['eval_return_mean']:.2f}"
+            for e in evaluations
+            if e.get("eval_return_mean") is not None
+        )
+        final = float(summary["final_return_mean"])
+        train = summary["train"]
+        minutes = train.get("trainer_wall_seconds") or train["wall_seconds"]
+        by_game.setdefault(game, []).append(final)
+        rows.append(
+            f"| {game} | {seed} | {curve} | {final:.2f} | {ref.dqn_normalized(final):.3f} | "
+            f"~{ref.dqn_500k:g} / ~{ref.dqn_5m:g} | {minutes / 60:.1f} min | "
+            f"{train['peak_rss_mib']:.0f} MiB |"
+        )
+    if not rows:
+        raise SystemExit(f"no kept runs (*-s*/run_summary.json) under {root}")
+    lines = [
+        "| game | seed | evaluations every 20k steps (8 episodes) | final (32 episodes) | "
+        "DQN-normalised | DQN 0.5M / 5M frames | train time | peak RSS |",
+        "|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        "| game | seeds | final, mean ± std | DQN-normalised | reaches DQN at 5M frames |",
+        "|---|---|---|---|---|",
+    ]
+    normalised = []
+    for game, finals in sorted(by_game.items()):
+        ref, mean = games[game], float(np.mean(finals))
+        spread = f" ± {np.std(finals, ddof=1):.2f}" if len(finals) > 1 else ""
+        normalised.append(ref.dqn_normalized(mean))
+        lines.append(
+            f"| {game} | {len(finals)} | {mean:.2f}{spread} | {normalised[-1]:.3f} | "
+            f"{'yes' if mean >= ref.dqn_5m else 'no'} |"
+        )
+    lines.append(f"| mean over {len(by_game)} games | | | {np.mean(normalised):.3f} | |")
+    return "\n".join(lines)
+
+
 def ablation_runs(root: Path) -> dict[str, dict[str, list]]:
     """label -> game -> run records (``efficientzero.report.runs``) under ``root``."""
     from efficientzero.envs.minatar import game_name
@@ -292,6 +350,9 @@ def main() -> None:
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--ablation-table", action="store_true", help="print the ablation table")
     parser.add_argument(
+        "--table", action="store_true", help="print the kept runs of --label as a table"
+    )
+    parser.add_argument(
         "--labels",
         nargs="+",
         choices=list(ABLATIONS),
@@ -311,6 +372,9 @@ def main() -> None:
     )
     args, extra = parser.parse_known_args()
     extra = [x for x in extra if x != "--"]
+    if args.table:
+        print(runs_table(args.results / args.label))
+        return
     if args.ablation_table:
         root = args.results / "ablation"
         print(ablation_table(root))

@@ -69,6 +69,7 @@ def test_device_search_matches_the_reference(graphs: bool, masked: bool) -> None
     root = gpu.root(batch)
     prior = root_prior(root.prior_logits.cpu().numpy(), legal, None, 0.0)
     searcher = Searcher(graphs=graphs)
+    expected = reference_results(cpu, cpu.root(batch), sims, legal, None, 0.0, seeds)
     for _ in range(2):  # the second search replays the captured graph on reused buffers
         out = searcher.run(
             gpu,
@@ -79,7 +80,6 @@ def test_device_search_matches_the_reference(graphs: bool, masked: bool) -> None
             num_simulations=sims,
             discount=DISCOUNT,
         )
-        expected = reference_results(cpu, cpu.root(batch), sims, legal, None, 0.0, seeds)
         np.testing.assert_array_equal(out.visit_counts, [e["visit_counts"] for e in expected])
         np.testing.assert_allclose(
             out.root_values, [e["root_value"] for e in expected], rtol=1e-4, atol=1e-5

@@ -138,6 +138,13 @@ class SelfPlayActor:
             )
             for _ in envs
         ]
+        # Temporally-extended epsilon-greedy (config.explore_epsilon): steps left of each
+        # environment's exploratory repeat, and the action it holds.
+        self.repeat_left = np.zeros(len(envs), dtype=np.int64)
+        action_shape = (len(envs), self.action_dim) if self.action_dim else (len(envs),)
+        self.repeat_action = np.zeros(
+            action_shape, dtype=np.float32 if self.action_dim else np.int64
+        )
         self.reset_envs()
 
     def reset_envs(self) -> None:
@@ -169,6 +176,32 @@ class SelfPlayActor:
         samples = samples.astype(np.float32)
         return samples[:, 0], pack_policy(uniform, samples)
 
+    def _explore(self, actions: np.ndarray) -> np.ndarray:
+        """The search's ``actions`` with temporally-extended epsilon-greedy exploration
+        (Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration", Algorithm 1):
+        an environment without a repeat under way starts one with probability
+        ``explore_epsilon``: a uniform random action held for n ~ zeta(``explore_zeta_mu``)
+        steps. On sparse rewards (MinAtar's Freeway: docs/minatar.md) a held action reaches
+        states that one-step dithering almost never does."""
+        config = self.config
+        num_envs = len(actions)
+        starting = (self.repeat_left == 0) & (self.rng.random(num_envs) < config.explore_epsilon)
+        count = int(starting.sum())
+        if count:
+            lengths = self.rng.zipf(config.explore_zeta_mu, count)
+            self.repeat_left[starting] = np.minimum(lengths, config.explore_max_repeat)
+            if self.action_dim:
+                self.repeat_action[starting] = self.rng.uniform(-1.0, 1.0, (count, self.action_dim))
+            else:
+                self.repeat_action[starting] = self.rng.integers(self.num_actions, size=count)
+        repeating = self.repeat_left > 0
+        if not repeating.any():
+            return actions
+        actions = actions.copy()
+        actions[repeating] = self.repeat_action[repeating]
+        self.repeat_left[repeating] -= 1
+        return actions
+
     def step(self, temperature: float, random_actions: bool = False) -> StepResult:
         """One action in every environment; returns finished blocks and episode statistics."""
         num_envs = len(self.envs)
@@ -176,6 +209,8 @@ class SelfPlayActor:
             actions, policies = self._random(num_envs)
         else:
             actions, policies = self._plan(temperature)
+            if self.config.explore_epsilon > 0:
+                actions = self._explore(actions)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             action = actions[i] if self.action_dim else int(actions[i])
@@ -188,6 +223,7 @@ class SelfPlayActor:
                 block = builder.finish(terminated=bool(terminated))
                 if block is not None:
                     result.blocks.append(block)
+                self.repeat_left[i] = 0  # a repeat does not carry into the next episode
                 frame, reset_info = env.reset()
                 result.record(reset_info)  # a game can end in the reset (Atari's continue-NOOP)
                 builder.start(frame)

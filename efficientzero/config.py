@@ -202,6 +202,14 @@ class Config:
     """Visit-count temperatures for acting, one per training phase."""
     temperature_milestones: tuple[float, ...] = (0.5, 0.75)
     """Fractions of the collection phase's updates (total_env_steps x updates_per_env_step, at most total_updates) at which acting moves to the next temperature."""
+    explore_epsilon: float = fraction(0.0)
+    """Temporally-extended epsilon-greedy in self-play (Dabney et al. 2021; not in EfficientZero, whose value 0 acts by the search alone): at each step without a repeat under way, an environment starts one with this probability, a uniform random action held for n ~ zeta(explore_zeta_mu) steps (at most explore_max_repeat). The search still runs at every step and stays the policy target; evaluation never explores."""
+    explore_zeta_mu: float = checked(
+        2.0, lambda v: v > 1.0, "be > 1 (the zeta distribution's exponent)"
+    )
+    """Exponent of the repeat length's zeta distribution, P(n) ~ n^-mu: smaller holds actions longer (Dabney et al. 2021 use 2)."""
+    explore_max_repeat: int = positive(10_000)
+    """Cap on one exploratory repeat's length, in agent steps."""
     puct_visit_count: Literal["node", "children"] = "node"
     """pUCT's N at an interior node: its own visit count (MuZero pseudocode) or its children's sum, one less (reference code: the first pass through a node ignores the prior)."""
     unvisited_q: Literal["visited_mean", "parent_mean"] = "visited_mean"

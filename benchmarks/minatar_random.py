@@ -2,6 +2,7 @@
 
     python benchmarks/minatar_random.py [--episodes 100]
     python benchmarks/minatar_random.py --constant [--episodes 30]
+    python benchmarks/minatar_random.py --explore 0.1 1.5 [--games Freeway] [--episodes 20]
 
 Uniform random actions over all 6 actions (v0), sticky actions 0.1, difficulty ramping on: the
 setting of the minatar preset and of the MinAtar paper's DQN curves. Episode i is seeded i
@@ -14,6 +15,13 @@ with each game's mean, standard deviation and standard error, and writes it to
 actions still repeat it), a floor a learning agent should beat: Freeway's "up", for one, scores
 tens of points while random play scores almost nothing. Writes each game's return per action
 and the best action to ``benchmarks/results/minatar_constant.json``.
+
+``--explore EPSILON MU`` plays the uniform random policy through the library's
+temporally-extended epsilon-greedy (``efficientzero.actor.RepeatExplorer``, the config's
+``explore_epsilon`` and ``explore_zeta_mu``): with probability EPSILON a step starts a random
+action held for n ~ zeta(MU) steps. Without learning, this says how much more often the held
+actions reach a reward than one-step dithering does (Freeway's far side: docs/minatar.md).
+Writes ``benchmarks/results/minatar_explore-<EPSILON>-<MU>.json``.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from efficientzero.actor import RepeatExplorer
 from efficientzero.envs import make_env
 from efficientzero.envs.minatar import GAMES
 from efficientzero.presets import minatar
@@ -33,18 +42,26 @@ OUT = RESULTS / "minatar_random.json"
 OUT_CONSTANT = RESULTS / "minatar_constant.json"
 
 
-def episode_returns(game: str, episodes: int, action: int | None = None) -> list[float]:
+def episode_returns(
+    game: str, episodes: int, action: int | None = None, explore: tuple[float, float] | None = None
+) -> list[float]:
     """Returns of ``episodes`` episodes seeded 0.., uniform random actions (``action`` None) or
-    always ``action``."""
-    env = make_env(minatar(game), evaluation=True)
+    always ``action``; ``explore`` (epsilon, mu) puts temporally-extended repeats over them."""
+    config = minatar(game)
+    if explore is not None:
+        config = config.replace(explore_epsilon=explore[0], explore_zeta_mu=explore[1]).validate()
+    env = make_env(config, evaluation=True)
     num_actions = int(env.action_space.n)
     returns = []
     for i in range(episodes):
         rng = np.random.default_rng(i)
+        explorer = RepeatExplorer(config, 1, num_actions, 0, rng) if explore else None
         env.reset(seed=i)
         total, done = 0.0, False
         while not done:
             chosen = int(rng.integers(num_actions)) if action is None else action
+            if explorer is not None:
+                chosen = int(explorer(np.array([chosen]))[0])
             _, reward, terminated, truncated, _ = env.step(chosen)
             total, done = total + float(reward), terminated or truncated
         returns.append(total)
@@ -72,7 +89,33 @@ def main() -> None:
         "--episodes", type=int, default=None, help="default 100 (30 with --constant)"
     )
     parser.add_argument("--constant", action="store_true", help="each action played throughout")
+    parser.add_argument(
+        "--explore", nargs=2, type=float, metavar=("EPSILON", "MU"), help="random play with repeats"
+    )
+    parser.add_argument(
+        "--games", nargs="+", default=list(GAMES), choices=GAMES, help="--explore's"
+    )
     args = parser.parse_args()
+    if args.explore is not None:
+        epsilon, mu = args.explore
+        episodes = args.episodes or 20
+        result = {
+            "episodes": episodes,
+            "seeds": f"0..{episodes - 1}",
+            "epsilon": epsilon,
+            "zeta_mu": mu,
+        }
+        for game in args.games:
+            plain = np.array(episode_returns(game, episodes))
+            held = np.array(episode_returns(game, episodes, explore=(epsilon, mu)))
+            result[game] = {
+                "random": round(float(plain.mean()), 3),
+                "explore": round(float(held.mean()), 3),
+            }
+        out = RESULTS / f"minatar_explore-{epsilon:g}-{mu:g}.json"
+        out.write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result))
+        return
     if args.constant:
         result = constant_returns(args.episodes or 30)
         OUT_CONSTANT.write_text(json.dumps(result, indent=1) + "\n")

@@ -113,6 +113,62 @@ def visit_temperature(config: Config, updates: int) -> float:
     return config.temperatures[-1]
 
 
+class RepeatExplorer:
+    """Temporally-extended epsilon-greedy over a batch of environments (Dabney et al. 2021,
+    "Temporally-Extended epsilon-Greedy Exploration", Algorithm 1; ``config.explore_epsilon``).
+
+    Called with the actions a policy chose, one per environment: an environment without a
+    repeat under way starts one with probability ``explore_epsilon``, a uniform random action
+    (for Box actions a uniform vector in [-1, 1]^D) held for n ~ zeta(``explore_zeta_mu``)
+    steps, at most ``explore_max_repeat``; the others keep the policy's action. On sparse
+    rewards a held action reaches states that one-step dithering almost never does (MinAtar's
+    Freeway: docs/minatar.md).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        num_envs: int,
+        num_actions: int,
+        action_dim: int,
+        rng: np.random.Generator,
+    ) -> None:
+        self.epsilon = config.explore_epsilon
+        self.zeta_mu = config.explore_zeta_mu
+        self.max_repeat = config.explore_max_repeat
+        self.num_actions = num_actions
+        self.action_dim = action_dim
+        self.rng = rng
+        self.left = np.zeros(num_envs, dtype=np.int64)
+        """Steps left of each environment's repeat (0: none under way)."""
+        shape = (num_envs, action_dim) if action_dim else (num_envs,)
+        self.action = np.zeros(shape, dtype=np.float32 if action_dim else np.int64)
+        """The action each environment's repeat holds."""
+
+    def __call__(self, actions: np.ndarray) -> np.ndarray:
+        """``actions`` [E] (or [E, D]) with the repeats under way, or starting, put in."""
+        starting = (self.left == 0) & (self.rng.random(len(self.left)) < self.epsilon)
+        count = int(starting.sum())
+        if count:
+            lengths = self.rng.zipf(self.zeta_mu, count)
+            self.left[starting] = np.minimum(lengths, self.max_repeat)
+            if self.action_dim:
+                self.action[starting] = self.rng.uniform(-1.0, 1.0, (count, self.action_dim))
+            else:
+                self.action[starting] = self.rng.integers(self.num_actions, size=count)
+        repeating = self.left > 0
+        if not repeating.any():
+            return actions
+        actions = actions.copy()
+        actions[repeating] = self.action[repeating]
+        self.left[repeating] -= 1
+        return actions
+
+    def stop(self, env: int) -> None:
+        """End environment ``env``'s repeat (its episode ended)."""
+        self.left[env] = 0
+
+
 class SelfPlayActor:
     """Steps ``len(envs)`` environments together with one batched search per step."""
 
@@ -138,13 +194,7 @@ class SelfPlayActor:
             )
             for _ in envs
         ]
-        # Temporally-extended epsilon-greedy (config.explore_epsilon): steps left of each
-        # environment's exploratory repeat, and the action it holds.
-        self.repeat_left = np.zeros(len(envs), dtype=np.int64)
-        action_shape = (len(envs), self.action_dim) if self.action_dim else (len(envs),)
-        self.repeat_action = np.zeros(
-            action_shape, dtype=np.float32 if self.action_dim else np.int64
-        )
+        self.explorer = RepeatExplorer(config, len(envs), num_actions, self.action_dim, self.rng)
         self.reset_envs()
 
     def reset_envs(self) -> None:
@@ -176,32 +226,6 @@ class SelfPlayActor:
         samples = samples.astype(np.float32)
         return samples[:, 0], pack_policy(uniform, samples)
 
-    def _explore(self, actions: np.ndarray) -> np.ndarray:
-        """The search's ``actions`` with temporally-extended epsilon-greedy exploration
-        (Dabney et al. 2021, "Temporally-Extended epsilon-Greedy Exploration", Algorithm 1):
-        an environment without a repeat under way starts one with probability
-        ``explore_epsilon``: a uniform random action held for n ~ zeta(``explore_zeta_mu``)
-        steps. On sparse rewards (MinAtar's Freeway: docs/minatar.md) a held action reaches
-        states that one-step dithering almost never does."""
-        config = self.config
-        num_envs = len(actions)
-        starting = (self.repeat_left == 0) & (self.rng.random(num_envs) < config.explore_epsilon)
-        count = int(starting.sum())
-        if count:
-            lengths = self.rng.zipf(config.explore_zeta_mu, count)
-            self.repeat_left[starting] = np.minimum(lengths, config.explore_max_repeat)
-            if self.action_dim:
-                self.repeat_action[starting] = self.rng.uniform(-1.0, 1.0, (count, self.action_dim))
-            else:
-                self.repeat_action[starting] = self.rng.integers(self.num_actions, size=count)
-        repeating = self.repeat_left > 0
-        if not repeating.any():
-            return actions
-        actions = actions.copy()
-        actions[repeating] = self.repeat_action[repeating]
-        self.repeat_left[repeating] -= 1
-        return actions
-
     def step(self, temperature: float, random_actions: bool = False) -> StepResult:
         """One action in every environment; returns finished blocks and episode statistics."""
         num_envs = len(self.envs)
@@ -210,7 +234,7 @@ class SelfPlayActor:
         else:
             actions, policies = self._plan(temperature)
             if self.config.explore_epsilon > 0:
-                actions = self._explore(actions)
+                actions = self.explorer(actions)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             action = actions[i] if self.action_dim else int(actions[i])
@@ -223,7 +247,7 @@ class SelfPlayActor:
                 block = builder.finish(terminated=bool(terminated))
                 if block is not None:
                     result.blocks.append(block)
-                self.repeat_left[i] = 0  # a repeat does not carry into the next episode
+                self.explorer.stop(i)  # a repeat does not carry into the next episode
                 frame, reset_info = env.reset()
                 result.record(reset_info)  # a game can end in the reset (Atari's continue-NOOP)
                 builder.start(frame)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import types
 
 import numpy as np
 import pytest
 
-from efficientzero.actor import SelfPlayActor
+from efficientzero.actor import RepeatExplorer, SelfPlayActor
 from efficientzero.cli import main
 from efficientzero.config import ConfigError
 from efficientzero.presets import make_preset
@@ -16,33 +15,32 @@ from tests.helpers import tiny_args, tiny_config
 from tests.test_builder import _GameOverInReset
 
 
-def _actor(num_envs: int = 4, model: object = None, **changes: object) -> SelfPlayActor:
-    config = make_preset("cartpole").replace(num_envs=num_envs, **changes)
-    envs = [_GameOverInReset() for _ in range(num_envs)]
-    return SelfPlayActor(config, model, envs, 6, seed=0)  # type: ignore[arg-type]
+def _explorer(num_envs: int = 4, action_dim: int = 0, **changes: object) -> RepeatExplorer:
+    config = make_preset("cartpole").replace(**changes)
+    return RepeatExplorer(config, num_envs, 6, action_dim, np.random.default_rng(0))
 
 
 def test_every_step_explores_at_epsilon_one_in_capped_repeats():
-    actor = _actor(explore_epsilon=1.0, explore_zeta_mu=1.1, explore_max_repeat=5)
+    explorer = _explorer(explore_epsilon=1.0, explore_zeta_mu=1.1, explore_max_repeat=5)
     search = np.full(4, 7)  # an action the random ones (0..5) never are
     lengths, held = [], []
     for _ in range(400):
-        starting = actor.repeat_left == 0
-        before = actor.repeat_action.copy()
-        taken = actor._explore(search)
+        starting = explorer.left == 0
+        before = explorer.action.copy()
+        taken = explorer(search)
         assert (taken != 7).all()  # epsilon 1: no step is left to the search
-        lengths += (actor.repeat_left[starting] + 1).tolist()
+        lengths += (explorer.left[starting] + 1).tolist()
         held += (taken[~starting] == before[~starting]).tolist()
     assert set(lengths) <= {1, 2, 3, 4, 5} and len(set(lengths)) == 5
     assert lengths.count(5) > len(lengths) / 4  # zeta(1.1) is heavy-tailed: the cap binds
     assert all(held)  # between starts, each environment repeats its action
-    assert set(actor.repeat_action.tolist()) <= set(range(6))
+    assert set(explorer.action.tolist()) <= set(range(6))
 
 
 def test_repeats_are_as_long_as_zeta_draws_and_then_leave_the_search_in_charge():
-    actor = _actor(num_envs=2000, explore_epsilon=0.01, explore_zeta_mu=2.0)
+    explorer = _explorer(num_envs=2000, explore_epsilon=0.01, explore_zeta_mu=2.0)
     search = np.full(2000, 7)
-    taken = np.stack([actor._explore(search) for _ in range(300)])
+    taken = np.stack([explorer(search) for _ in range(300)])
     explored = (taken != 7).mean()
     # Stationary share of exploring steps: eps * E[n] / (1 + eps * E[n] - eps), with
     # E[n] of zeta(2) capped at 10,000 about 5.4 (sum of n^-1 / zeta(2)): about 0.05.
@@ -51,20 +49,23 @@ def test_repeats_are_as_long_as_zeta_draws_and_then_leave_the_search_in_charge()
 
 
 def test_continuous_actions_repeat_a_uniform_vector():
-    model = types.SimpleNamespace(action_dim=2)
-    actor = _actor(model=model, explore_epsilon=1.0, explore_zeta_mu=1.5, explore_max_repeat=3)
+    explorer = _explorer(
+        action_dim=2, explore_epsilon=1.0, explore_zeta_mu=1.5, explore_max_repeat=3
+    )
     search = np.full((4, 2), 9.0, dtype=np.float32)
-    taken = np.stack([actor._explore(search) for _ in range(50)])
+    taken = np.stack([explorer(search) for _ in range(50)])
     assert taken.shape == (50, 4, 2) and np.abs(taken).max() <= 1.0
     same_as_before = (taken[1:] == taken[:-1]).all(axis=2)
     assert same_as_before.any()  # a vector is held over a repeat, both coordinates at once
 
 
 def test_an_episode_end_stops_the_repeat():
-    actor = _actor(explore_epsilon=0.5)
-    actor.repeat_left[:] = 50
+    config = make_preset("cartpole").replace(num_envs=2, explore_epsilon=0.5)
+    envs = [_GameOverInReset(), _GameOverInReset()]
+    actor = SelfPlayActor(config, None, envs, 2, seed=0)  # type: ignore[arg-type]
+    actor.explorer.left[:] = 50
     actor.step(1.0, random_actions=True)  # every environment here ends at every step
-    assert (actor.repeat_left == 0).all()
+    assert (actor.explorer.left == 0).all()
 
 
 def test_zeta_exponent_must_exceed_one():

@@ -334,3 +334,19 @@ def test_constant_action_baseline_plays_the_action_throughout():
     spec.loader.exec_module(module)
     assert module.episode_returns("Freeway", 1, action=2)[0] > 0
     assert module.episode_returns("Freeway", 1, action=0) == [0.0]
+
+
+def test_explore_baseline_holds_actions_long_enough_to_cross():
+    """benchmarks/minatar_random.py --explore: random play with temporally-extended repeats
+    (epsilon 0.1, zeta exponent 1.5) crosses Freeway's road where one-step random play, on the
+    same seeds, does not."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "minatar_random.py"
+    spec = importlib.util.spec_from_file_location("minatar_random", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.episode_returns("Freeway", 3) == [0.0, 0.0, 0.0]
+    assert sum(module.episode_returns("Freeway", 3, explore=(0.1, 1.5))) >= 3

@@ -9,8 +9,9 @@ rewards in each ``--chunk`` of positions in the order they were added, how often
 was taken, and the mean search root value stored with them. On a sparse-reward game this says
 whether a learner had anything to learn from: docs/minatar.md uses it for Freeway.
 
-``--freeway-rows`` adds, for MinAtar Freeway, the network's predicted value, its prior and the
-root visit counts of one greedy search (the run's own simulations, no root noise) with the
+``--freeway-rows`` adds, for MinAtar Freeway, the network's predicted value, its prior, the
+reward and next value its model predicts for each action, and the root visit counts of one
+greedy search (the run's own simulations, no root noise) with the
 chicken on each row from the bottom (9) to the one below the goal (1), the cars as an
 environment seeded ``--seed`` starts them and the chicken free to move: a value that does not
 rise towards the goal means the network has not learnt where the reward is.
@@ -76,6 +77,10 @@ def freeway_rows(checkpoint: Path, seed: int = 3) -> list[dict[str, Any]]:
         root = agent.model.root(torch.from_numpy(frame[None, None]))
         result = plan(agent.config, agent.model, root, agent.rng, agent.searcher, explore=False)
         prior = torch.softmax(root.prior_logits[0].float(), dim=0).numpy()
+        # One model step for each action: the reward it predicts and the value after it.
+        actions = torch.arange(len(prior))
+        embedding = tuple(x.repeat_interleave(len(prior), dim=0) for x in root.embedding)
+        step = agent.model.recurrent(embedding, actions)
         rows.append(
             {
                 "row": position,
@@ -83,6 +88,8 @@ def freeway_rows(checkpoint: Path, seed: int = 3) -> list[dict[str, Any]]:
                 "root_value": round(float(result.root_values[0]), 4),
                 "prior": [round(float(p), 3) for p in prior],
                 "visits": [int(v) for v in result.visit_counts[0]],
+                "reward_by_action": [round(float(r), 4) for r in step.reward],
+                "value_by_action": [round(float(v), 4) for v in step.value],
             }
         )
     return rows

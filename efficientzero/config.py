@@ -164,6 +164,8 @@ class Config:
     """Consistency prediction head: hidden width (output is projection_dim)."""
     support_size: int = positive(300)
     """Scalars are categorical over the integers [-support_size, support_size] after the h transform."""
+    action_planes: Literal["scalar", "one_hot"] = "scalar"
+    """How a discrete action enters the ResNet dynamics: one constant plane a / |A| (Ye et al. 2021, Appendix A) or |A| planes, 1 on the taken action's (the MLP networks always take a one-hot)."""
     scale_latent: bool = False
     """Min-max scale each latent state to [0, 1] (MuZero); the EfficientZero reference does not."""
     downsample_shortcut: Literal["conv1x1_bn", "conv3x3"] = "conv1x1_bn"

@@ -217,6 +217,32 @@ def test_scale_latent_option() -> None:
         torch.testing.assert_close(flat.max(1).values, torch.ones(4))
 
 
+def test_one_hot_action_planes_put_each_action_on_its_own_plane() -> None:
+    torch.manual_seed(0)
+    net = small_net(one_hot_actions=True).eval()
+    channels = 16
+    assert net.dynamics_conv.in_channels == channels + NUM_ACTIONS
+    with torch.no_grad():  # only the plane of action 2 reaches the next latent
+        keep = net.dynamics_conv.weight[:, channels + 2].clone()
+        net.dynamics_conv.weight[:, channels:] = 0.0
+        net.dynamics_conv.weight[:, channels + 2] = keep
+        latent = net.represent(torch.rand(1, 4, 32, 32)).expand(NUM_ACTIONS, -1, -1, -1)
+        next_latent = net.transition(latent, torch.arange(NUM_ACTIONS))
+    others = [a for a in range(NUM_ACTIONS) if a != 2]
+    for a in others[1:]:
+        torch.testing.assert_close(next_latent[a], next_latent[others[0]])
+    assert not torch.allclose(next_latent[2], next_latent[others[0]])
+
+
+def test_action_planes_config_builds_the_one_hot_dynamics() -> None:
+    from efficientzero.presets import minatar
+
+    scalar = build_network(minatar(), (4, 10, 10), 6)
+    one_hot = build_network(minatar().replace(action_planes="one_hot"), (4, 10, 10), 6)
+    assert isinstance(scalar, ResNetNet) and isinstance(one_hot, ResNetNet)
+    assert one_hot.dynamics_conv.in_channels == scalar.dynamics_conv.in_channels + 5
+
+
 def test_inference_model_runs_the_resnet(atari_net: ResNetNet) -> None:
     model = InferenceModel(atari_net, lstm_horizon_len=5)
     frames = torch.randint(0, 256, (3, 4, 3, 96, 96), dtype=torch.uint8)  # [B, S, C, H, W]

@@ -28,6 +28,7 @@ GPUs with tensor cores, and on the CPU it measured within noise of the default l
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from efficientzero.config import Config
@@ -239,10 +240,12 @@ class ResNetNet(EfficientZeroNet):
         pool_include_padding: bool = False,
         downsample: bool = True,
         action_dim: int = 0,
+        one_hot_actions: bool = False,
     ) -> None:
         super().__init__()
         self.num_actions = num_actions
         self.action_dim = action_dim
+        self.one_hot_actions = one_hot_actions and not action_dim
         self.support_size = support_size
         self.lstm_hidden_size = lstm_hidden_size
         self.use_scale = scale_latent
@@ -268,8 +271,10 @@ class ResNetNet(EfficientZeroNet):
         # Dynamics (Ye et al. 2021, Appendix A): the action enters as one constant plane a / |A|, and the first conv
         # is residual around the incoming latent, which keeps a short gradient path through the
         # unroll (MuZero's dynamics are a ResNet over the latent for the same reason).
-        # Continuous actions enter as D planes, one per action dimension.
-        self.dynamics_conv = conv3x3(num_channels + max(1, action_dim), num_channels)
+        # Continuous actions enter as D planes, one per action dimension; with one_hot_actions
+        # a discrete action enters as |A| planes, 1 on the taken action's (config.action_planes).
+        action_planes = action_dim or (num_actions if self.one_hot_actions else 1)
+        self.dynamics_conv = conv3x3(num_channels + action_planes, num_channels)
         self.dynamics_bn = nn.BatchNorm2d(num_channels)
         self.dynamics_tower = residual_tower(num_channels, num_blocks)
         self.value_prefix_reduce = reduce_conv(num_channels, reduced_channels)
@@ -327,6 +332,7 @@ class ResNetNet(EfficientZeroNet):
             pool_include_padding=config.pool_include_padding,
             downsample=wants_downsampling(config.downsample, height, width),
             action_dim=action_dim,
+            one_hot_actions=config.action_planes == "one_hot",
         )
 
     @property
@@ -358,6 +364,9 @@ class ResNetNet(EfficientZeroNet):
         batch, _, height, width = latent.shape
         if self.action_dim:
             planes = action.to(latent.dtype).view(batch, self.action_dim, 1, 1)
+        elif self.one_hot_actions:
+            planes = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
+            planes = planes.view(batch, self.num_actions, 1, 1)
         else:
             planes = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
         x = torch.cat([latent, planes.expand(batch, -1, height, width)], dim=1)

@@ -28,7 +28,6 @@ GPUs with tensor cores, and on the CPU it measured within noise of the default l
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from efficientzero.config import Config
@@ -365,8 +364,9 @@ class ResNetNet(EfficientZeroNet):
         if self.action_dim:
             planes = action.to(latent.dtype).view(batch, self.action_dim, 1, 1)
         elif self.one_hot_actions:
-            planes = F.one_hot(action.long(), self.num_actions).to(latent.dtype)
-            planes = planes.view(batch, self.num_actions, 1, 1)
+            # A comparison, not F.one_hot: its range check reads the device (no CUDA graphs).
+            codes = torch.arange(self.num_actions, device=action.device)
+            planes = (action.view(batch, 1) == codes).to(latent.dtype).view(batch, -1, 1, 1)
         else:
             planes = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
         x = torch.cat([latent, planes.expand(batch, -1, height, width)], dim=1)

@@ -11,10 +11,11 @@ whether a learner had anything to learn from: docs/minatar.md uses it for Freewa
 
 ``--freeway-rows`` adds, for MinAtar Freeway, the network's predicted value, its prior, the
 reward and next value its model predicts for each action, and the root visit counts of one
-greedy search (the run's own simulations, no root noise) with the
-chicken on each row from the bottom (9) to the one below the goal (1), the cars as an
-environment seeded ``--seed`` starts them and the chicken free to move: a value that does not
-rise towards the goal means the network has not learnt where the reward is.
+greedy search (the run's own simulations, no root noise) with the chicken on each row from the
+bottom (9) to the one below the goal (1), the cars as an environment seeded ``--seed`` starts
+them and the chicken free to move: a value that does not rise towards the goal means the
+network has not learnt where the reward is; the same reward for every action, that the model
+does not see which action was taken.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 
 from efficientzero.api import load_agent
 from efficientzero.checkpoint import CheckpointError, load_checkpoint
+from efficientzero.envs import ImageObservation
 from efficientzero.planning import plan
 
 
@@ -38,10 +40,11 @@ def replay_stats(checkpoint: Path, chunk: int = 5000) -> dict[str, Any]:
     blocks = state["replay"]["blocks"]
     if not blocks:
         raise SystemExit(f"{checkpoint}: the replay is empty (no self-play stored yet)")
-    counts = [int(b["num_positions"]) for b in blocks]
-    rewards = np.concatenate([np.asarray(b["rewards"])[:n] for b, n in zip(blocks, counts)])
-    actions = np.concatenate([np.asarray(b["actions"])[:n] for b, n in zip(blocks, counts)])
-    values = np.concatenate([np.asarray(b["tree_values"])[:n] for b, n in zip(blocks, counts)])
+
+    def stored(key: str) -> np.ndarray:  # one field over every block's stored positions
+        return np.concatenate([np.asarray(b[key])[: int(b["num_positions"])] for b in blocks])
+
+    rewards, actions, values = stored("rewards"), stored("actions"), stored("tree_values")
     stats: dict[str, Any] = {
         "checkpoint": str(checkpoint),
         "env_id": config.env_id,
@@ -69,11 +72,13 @@ def freeway_rows(checkpoint: Path, seed: int = 3) -> list[dict[str, Any]]:
     env = agent.make_env()
     env.reset(seed=seed)
     game = env.unwrapped.game.env  # type: ignore[attr-defined]  # minatar's Freeway state
+    images = env
+    while not isinstance(images, ImageObservation):  # the wrapper that makes the agent's frames
+        images = images.env  # type: ignore[assignment]
     rows = []
     for position in range(9, 0, -1):
         game.pos, game.move_timer = position, 0
-        # The frame as the image wrapper gives it: C x 10 x 10, booleans as 0/255.
-        frame = np.transpose(game.state(), (2, 0, 1)).astype(np.uint8) * 255
+        frame = images.observation(game.state())
         root = agent.model.root(torch.from_numpy(frame[None, None]))
         result = plan(agent.config, agent.model, root, agent.rng, agent.searcher, explore=False)
         prior = torch.softmax(root.prior_logits[0].float(), dim=0).numpy()

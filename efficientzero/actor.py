@@ -146,7 +146,10 @@ class RepeatExplorer:
         """The action each environment's repeat holds."""
 
     def __call__(self, actions: np.ndarray) -> np.ndarray:
-        """``actions`` [E] (or [E, D]) with the repeats under way, or starting, put in."""
+        """``actions`` [E] (or [E, D]) with the repeats under way, or starting, put in; with
+        ``explore_epsilon`` 0 the actions themselves (no random draw: runs stay as before)."""
+        if self.epsilon <= 0:
+            return actions
         starting = (self.left == 0) & (self.rng.random(len(self.left)) < self.epsilon)
         count = int(starting.sum())
         if count:
@@ -233,8 +236,7 @@ class SelfPlayActor:
             actions, policies = self._random(num_envs)
         else:
             actions, policies = self._plan(temperature)
-            if self.config.explore_epsilon > 0:
-                actions = self.explorer(actions)
+            actions = self.explorer(actions)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             action = actions[i] if self.action_dim else int(actions[i])

@@ -47,6 +47,13 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     assert result["seeds"] == [5, 6] and len(result["returns"]) == 2 and result["updates"] == 60
     assert len((run_dir / "eval_episodes.csv").read_text().splitlines()) == 3
 
+    # the trainer's last periodic evaluation (the final weights, seeds 10000 + env_steps) and
+    # `efficientzero eval` of final.pt on those seeds play the same episodes
+    assert main(["eval", "--run-dir", str(run_dir), "--episodes", "2", "--seed", "10600"]) == 0
+    result = json.loads((run_dir / "eval.json").read_text())
+    assert result["return_mean"] == pytest.approx(metrics[-1]["eval_return_mean"])
+    assert result["return_std"] == pytest.approx(metrics[-1]["eval_return_std"])
+
     # an existing run directory is never overwritten without --resume
     before = (run_dir / "config.json").read_text()
     assert main(["train", "--run-dir", str(run_dir), *TINY]) == 2

@@ -8,6 +8,9 @@ each run's summary under ``benchmarks/results/minatar/<label>/``.
         --env-steps 50000 --labels full no-consistency   # some of the four agents only
     python benchmarks/minatar_runs.py --ablation-table   # their table (markdown) and curves
     python benchmarks/minatar_runs.py --table            # the kept runs of --label, per run
+    python benchmarks/minatar_runs.py --compare main one-hot-explore   # labels side by side
+    python benchmarks/minatar_runs.py --games Freeway --seeds 0 --label one-hot-explore \\
+        -- --action-planes one_hot --explore-epsilon 0.1   # train flags after -- go to each run
 
 Each run is ``efficientzero train --preset minatar --env GAME --seed N --num-threads 1`` then
 ``efficientzero eval --episodes 32`` of its final weights (greedy, as the report's protocol),
@@ -30,6 +33,11 @@ trainer's own clock, which carries on over a resume) is the run's training time;
 ``--table`` prints the kept runs of ``--label`` (default ``main``) as the README's markdown
 table: per run, its periodic evaluations, the final 32-episode return, DQN-normalised, the DQN
 references, training time and peak RSS; then per game, the mean ± std over seeds.
+
+``--compare A B ...`` reads the kept runs of several labels back: per game, each label's final
+returns (mean ± std over seeds, each seed's), the change from the first label's mean, the
+DQN-normalised mean where a label has every game, and the training flags each label's runs
+added to the preset.
 
 ``--ablation`` runs, per game and seed, the labels ``full``, ``no-consistency``,
 ``no-value-prefix`` and ``no-off-policy-correction`` (Ye et al. 2021, §4 and Table 3); their
@@ -248,34 +256,37 @@ def runs_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def ablation_runs(root: Path) -> dict[str, dict[str, list]]:
-    """label -> game -> run records (``efficientzero.report.runs``) under ``root``."""
+def label_runs(folders: dict[str, Path]) -> dict[str, dict[str, list]]:
+    """label -> game -> run records (``efficientzero.report.runs``) of each label's folder."""
     from efficientzero.envs.minatar import game_name
     from efficientzero.report.runs import discover_run_dirs, load_run
 
     found: dict[str, dict[str, list]] = {}
-    for label in ABLATIONS:
-        if not (root / label).is_dir():
+    for label, folder in folders.items():
+        if not folder.is_dir():
             continue
-        for path in discover_run_dirs([root / label])[0]:
+        for path in discover_run_dirs([folder])[0]:
             record, _ = load_run(path)
             found.setdefault(label, {}).setdefault(game_name(record.env_id), []).append(record)
     return found
 
 
-def ablation_table(root: Path) -> str:
-    """Final returns per game and ablation label, as markdown."""
+def ablation_runs(root: Path) -> dict[str, dict[str, list]]:
+    """label -> game -> run records of the ablation labels under ``root``."""
+    return label_runs({label: root / label for label in ABLATIONS})
+
+
+def comparison_table(runs: dict[str, dict[str, list]], baseline: str) -> str:
+    """Final returns per game (columns) and label (rows), as markdown; each label's change from
+    ``baseline``'s mean, and the DQN-normalised mean of labels that have every game."""
     from efficientzero.envs.minatar import minatar_games
 
-    runs = ablation_runs(root)
-    if not runs:
-        raise SystemExit(f"no ablation runs under {root}")
     games = [g for g in minatar_games() if any(g in by_game for by_game in runs.values())]
     lines = [
         "| label | " + " | ".join(games) + " | DQN-normalised mean |",
         "|---|" + "---|" * (len(games) + 1),
     ]
-    full = runs.get("full", {})
+    base_runs = runs.get(baseline, {})
     for label, by_game in runs.items():
         cells, normalised = [], []
         for game in games:
@@ -289,8 +300,8 @@ def ablation_table(root: Path) -> str:
                 if len(scores) > 1
                 else f"{scores.mean():.2f}"
             )
-            base = full.get(game)
-            if label != "full" and base:
+            base = base_runs.get(game)
+            if label != baseline and base:
                 text += f" ({scores.mean() - np.mean([r.score for r in base]):+.2f})"
             per_seed = ", ".join(f"s{r.seed} {r.score:.2f}" for r in records)
             cells.append(f"{text} (n={len(scores)}: {per_seed})")
@@ -299,6 +310,31 @@ def ablation_table(root: Path) -> str:
         mean = f"{np.mean(normalised):.3f}" if len(normalised) == len(games) else "–"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines)
+
+
+def ablation_table(root: Path) -> str:
+    """Final returns per game and ablation label, as markdown."""
+    runs = ablation_runs(root)
+    if not runs:
+        raise SystemExit(f"no ablation runs under {root}")
+    return comparison_table(runs, baseline="full")
+
+
+def compare_table(results: Path, labels: list[str]) -> str:
+    """``--compare``: the kept runs of ``labels`` side by side (the first is the baseline), and
+    the training flags each label's runs added to the preset."""
+    runs = label_runs({label: results / label for label in labels})
+    missing = [label for label in labels if label not in runs]
+    if missing:
+        raise SystemExit(f"no kept runs for {', '.join(missing)} under {results}")
+    flags = []
+    for label in labels:
+        commands = {
+            json.loads(path.read_text())["train"]["command"].split(" --no-progress", 1)[-1]
+            for path in sorted((results / label).glob("*-s*/run_summary.json"))
+        }
+        flags.append(f"- {label}: {' / '.join(c.strip() or '(the preset)' for c in commands)}")
+    return comparison_table(runs, baseline=labels[0]) + "\n\n" + "\n".join(flags)
 
 
 def ablation_curves(root: Path, path: Path) -> Path:
@@ -353,6 +389,13 @@ def main() -> None:
         "--table", action="store_true", help="print the kept runs of --label as a table"
     )
     parser.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="LABEL",
+        default=None,
+        help="print the kept runs of these labels side by side (the first is the baseline)",
+    )
+    parser.add_argument(
         "--labels",
         nargs="+",
         choices=list(ABLATIONS),
@@ -374,6 +417,9 @@ def main() -> None:
     extra = [x for x in extra if x != "--"]
     if args.table:
         print(runs_table(args.results / args.label))
+        return
+    if args.compare:
+        print(compare_table(args.results, args.compare))
         return
     if args.ablation_table:
         root = args.results / "ablation"

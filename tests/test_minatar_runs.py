@@ -185,3 +185,21 @@ def test_runs_table_lists_each_run_then_each_game(runner, tmp_path):
 def test_runs_table_without_runs_says_so(runner, tmp_path):
     with pytest.raises(SystemExit, match="no kept runs"):
         runner.runs_table(tmp_path)
+
+
+def test_compare_puts_labels_side_by_side_with_their_flags(runner, tmp_path):
+    runs = {"main": ([1.0, 2.0], ""), "one-hot": ([15.0], " --action-planes one_hot")}
+    for label, (scores, flags) in runs.items():
+        for seed, score in enumerate(scores):
+            folder = write_run(
+                tmp_path / label, f"Freeway-s{seed}", "MinAtar/Freeway-v0", seed, score, "minatar"
+            )
+            command = f"efficientzero train --env Freeway --no-progress{flags}"
+            (folder / "run_summary.json").write_text(json.dumps({"train": {"command": command}}))
+    lines = runner.compare_table(tmp_path, ["main", "one-hot"]).splitlines()
+    assert lines[0] == "| label | Freeway | DQN-normalised mean |"
+    assert "| 1.50 ± 0.71 (n=2: s0 1.00, s1 2.00) |" in lines[2]
+    assert "| 15.00 (+13.50) (n=1: s0 15.00) |" in lines[3]
+    assert lines[-2:] == ["- main: (the preset)", "- one-hot: --action-planes one_hot"]
+    with pytest.raises(SystemExit, match="no kept runs for missing"):
+        runner.compare_table(tmp_path, ["main", "missing"])

@@ -218,6 +218,7 @@ class ResNetNet(EfficientZeroNet):
     """
 
     full_precision_heads = ("value_head", "policy_head", "value_prefix_head", "value_prefix_reduce")
+    action_codes: torch.Tensor  # 0 .. |A|-1, a buffer compared against for one-hot action planes
 
     def __init__(
         self,
@@ -273,6 +274,9 @@ class ResNetNet(EfficientZeroNet):
         # Continuous actions enter as D planes, one per action dimension; with one_hot_actions
         # a discrete action enters as |A| planes, 1 on the taken action's (config.action_planes).
         action_planes = action_dim or (num_actions if self.one_hot_actions else 1)
+        # The action indices a one-hot plane is compared against, made once and moved with the
+        # module (not saved: checkpoints stay as they were).
+        self.register_buffer("action_codes", torch.arange(num_actions), persistent=False)
         self.dynamics_conv = conv3x3(num_channels + action_planes, num_channels)
         self.dynamics_bn = nn.BatchNorm2d(num_channels)
         self.dynamics_tower = residual_tower(num_channels, num_blocks)
@@ -365,8 +369,8 @@ class ResNetNet(EfficientZeroNet):
             planes = action.to(latent.dtype).view(batch, self.action_dim, 1, 1)
         elif self.one_hot_actions:
             # A comparison, not F.one_hot: its range check reads the device (no CUDA graphs).
-            codes = torch.arange(self.num_actions, device=action.device)
-            planes = (action.view(batch, 1) == codes).to(latent.dtype).view(batch, -1, 1, 1)
+            planes = torch.eq(action.view(batch, 1), self.action_codes).to(latent.dtype)
+            planes = planes.view(batch, -1, 1, 1)
         else:
             planes = (action.to(latent.dtype) / self.num_actions).view(batch, 1, 1, 1)
         x = torch.cat([latent, planes.expand(batch, -1, height, width)], dim=1)

@@ -113,6 +113,16 @@ def visit_temperature(config: Config, updates: int) -> float:
     return config.temperatures[-1]
 
 
+def explore_probability(config: Config, updates: int) -> float:
+    """Probability of starting an exploratory repeat at ``updates``: ``explore_epsilon``, falling
+    linearly to 0 over the first ``explore_decay`` of the collection phase's updates when that is
+    above 0 (measured as ``visit_temperature``'s milestones)."""
+    if config.explore_decay <= 0:
+        return config.explore_epsilon
+    progress = updates / config.temperature_updates
+    return config.explore_epsilon * max(0.0, 1.0 - progress / config.explore_decay)
+
+
 class RepeatExplorer:
     """Temporally-extended epsilon-greedy over a batch of environments (Dabney et al. 2021,
     "Temporally-Extended epsilon-Greedy Exploration", Algorithm 1; ``config.explore_epsilon``).
@@ -145,12 +155,15 @@ class RepeatExplorer:
         self.action = np.zeros(shape, dtype=np.float32 if action_dim else np.int64)
         """The action each environment's repeat holds."""
 
-    def __call__(self, actions: np.ndarray) -> np.ndarray:
+    def __call__(self, actions: np.ndarray, epsilon: float | None = None) -> np.ndarray:
         """``actions`` [E] (or [E, D]) with the repeats under way, or starting, put in; with
-        ``explore_epsilon`` 0 the actions themselves (no random draw: runs stay as before)."""
+        ``explore_epsilon`` 0 the actions themselves (no random draw: runs stay as before).
+        ``epsilon``: the probability of starting a repeat now (``explore_probability``; default
+        ``explore_epsilon``). Once it has fallen to 0, repeats under way run out."""
         if self.epsilon <= 0:
             return actions
-        starting = (self.left == 0) & (self.rng.random(len(self.left)) < self.epsilon)
+        epsilon = self.epsilon if epsilon is None else epsilon
+        starting = (self.left == 0) & (self.rng.random(len(self.left)) < epsilon)
         count = int(starting.sum())
         if count:
             lengths = self.rng.zipf(self.zeta_mu, count)
@@ -229,14 +242,18 @@ class SelfPlayActor:
         samples = samples.astype(np.float32)
         return samples[:, 0], pack_policy(uniform, samples)
 
-    def step(self, temperature: float, random_actions: bool = False) -> StepResult:
-        """One action in every environment; returns finished blocks and episode statistics."""
+    def step(
+        self, temperature: float, random_actions: bool = False, explore: float | None = None
+    ) -> StepResult:
+        """One action in every environment; returns finished blocks and episode statistics.
+        ``explore``: the probability of starting an exploratory repeat
+        (``explore_probability``; default ``config.explore_epsilon``)."""
         num_envs = len(self.envs)
         if random_actions:  # before learning starts (Ye et al. 2021, Appendix A): no search
             actions, policies = self._random(num_envs)
         else:
             actions, policies = self._plan(temperature)
-            actions = self.explorer(actions)
+            actions = self.explorer(actions, explore)
         result = StepResult(env_steps=num_envs)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             action = actions[i] if self.action_dim else int(actions[i])

@@ -206,6 +206,8 @@ class Config:
     """Fractions of the collection phase's updates (total_env_steps x updates_per_env_step, at most total_updates) at which acting moves to the next temperature."""
     explore_epsilon: float = fraction(0.0)
     """Temporally-extended epsilon-greedy in self-play (Dabney et al. 2021; not in EfficientZero, whose value 0 acts by the search alone): at each step without a repeat under way, an environment starts one with this probability, a uniform random action held for n ~ zeta(explore_zeta_mu) steps (at most explore_max_repeat). The search still runs at every step and stays the policy target; evaluation never explores."""
+    explore_decay: float = fraction(0.0)
+    """Fraction of the collection phase's updates (as temperature_milestones) over which explore_epsilon falls linearly to 0, as DQN anneals its epsilon (Mnih et al. 2015); 0 keeps explore_epsilon throughout."""
     explore_zeta_mu: float = checked(
         2.0, lambda v: v > 1.0, "be > 1 (the zeta distribution's exponent)"
     )

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from efficientzero.actor import RepeatExplorer, SelfPlayActor
+from efficientzero.actor import RepeatExplorer, SelfPlayActor, explore_probability
 from efficientzero.cli import main
 from efficientzero.config import ConfigError
 from efficientzero.presets import make_preset
@@ -84,3 +84,25 @@ def test_a_run_explores_through_the_cli(tmp_path):
     assert main(args) == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert config["explore_epsilon"] == 0.3 and config["explore_zeta_mu"] == 1.5
+
+
+def test_the_exploration_probability_falls_linearly_to_zero_over_the_decay():
+    config = tiny_config(explore_epsilon=0.2, explore_decay=0.5)
+    whole = config.temperature_updates
+    assert explore_probability(config, 0) == pytest.approx(0.2)
+    assert explore_probability(config, whole // 4) == pytest.approx(0.1, rel=0.02)
+    assert explore_probability(config, whole // 2) == 0.0
+    assert explore_probability(config, whole) == 0.0
+    constant = tiny_config(explore_epsilon=0.2)
+    assert explore_probability(constant, whole) == 0.2
+
+
+def test_a_zero_probability_starts_no_repeat_and_lets_one_under_way_run_out():
+    explorer = _explorer(num_envs=3, explore_epsilon=1.0, explore_zeta_mu=1.5)
+    explorer.left[:] = [0, 2, 0]
+    explorer.action[:] = [4, 4, 4]
+    search = np.full(3, 1, dtype=np.int64)
+    assert explorer(search, 0.0).tolist() == [1, 4, 1]
+    assert explorer(search, 0.0).tolist() == [1, 4, 1]
+    assert explorer(search, 0.0).tolist() == [1, 1, 1]
+    assert explorer(search).tolist() == explorer.action.tolist()  # epsilon 1: all start one

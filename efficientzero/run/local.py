@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from efficientzero.actor import SelfPlayActor, visit_temperature
+from efficientzero.actor import SelfPlayActor, explore_probability, visit_temperature
 from efficientzero.checkpoint import generator_state, set_generator_state
 from efficientzero.config import Config, ConfigError
 from efficientzero.envs import env_spec, make_env
@@ -64,7 +64,9 @@ class LocalSource:
         if not learner_idle or n.env_steps >= c.total_env_steps:
             return Collected(replay_size=self.replay.size)
         result = self.actor.step(
-            visit_temperature(c, n.updates), random_actions=n.env_steps < c.start_transitions
+            visit_temperature(c, n.updates),
+            random_actions=n.env_steps < c.start_transitions,
+            explore=explore_probability(c, n.updates),
         )
         for block in result.blocks:
             self.replay.add(block)

@@ -45,7 +45,7 @@ import numpy as np
 import ray
 import torch
 
-from efficientzero.actor import SelfPlayActor, visit_temperature
+from efficientzero.actor import SelfPlayActor, explore_probability, visit_temperature
 from efficientzero.checkpoint import generator_state, set_generator_state
 from efficientzero.config import Config
 from efficientzero.envs import EnvSpec, env_spec, make_env
@@ -241,7 +241,9 @@ class SelfPlayWorker(_Worker):
             if ticket.weights_version != self.version:
                 self._load(ray.get(self.storage.weights.remote()))
             result = self.actor.step(
-                visit_temperature(c, ticket.updates), random_actions=ticket.random_actions
+                visit_temperature(c, ticket.updates),
+                random_actions=ticket.random_actions,
+                explore=explore_probability(c, ticket.updates),
             )
             if result.blocks:
                 size, added = ray.get(self.replay.add.remote(result.blocks))

@@ -20,7 +20,9 @@ and the best action to ``benchmarks/results/minatar_constant.json``.
 temporally-extended epsilon-greedy (``efficientzero.actor.RepeatExplorer``, the config's
 ``explore_epsilon`` and ``explore_zeta_mu``): with probability EPSILON a step starts a random
 action held for n ~ zeta(MU) steps. Without learning, this says how much more often the held
-actions reach a reward than one-step dithering does (Freeway's far side: docs/minatar.md).
+actions reach a reward than one-step dithering does (Freeway's far side: docs/minatar.md), and
+(``held_share``) what share of the steps a repeat chose: the share of a training run's
+self-play actions that are not the search's, for episodes as long as these.
 Writes ``benchmarks/results/minatar_explore-<EPSILON>-<MU>.json``.
 """
 
@@ -43,10 +45,15 @@ OUT_CONSTANT = RESULTS / "minatar_constant.json"
 
 
 def episode_returns(
-    game: str, episodes: int, action: int | None = None, explore: tuple[float, float] | None = None
+    game: str,
+    episodes: int,
+    action: int | None = None,
+    explore: tuple[float, float] | None = None,
+    held: list[int] | None = None,
 ) -> list[float]:
     """Returns of ``episodes`` episodes seeded 0.., uniform random actions (``action`` None) or
-    always ``action``; ``explore`` (epsilon, mu) puts temporally-extended repeats over them."""
+    always ``action``; ``explore`` (epsilon, mu) puts temporally-extended repeats over them, and
+    ``held`` (if given) gets [steps a repeat replaced, steps] added to it."""
     config = minatar(game)
     if explore is not None:
         config = config.replace(explore_epsilon=explore[0], explore_zeta_mu=explore[1]).validate()
@@ -57,14 +64,18 @@ def episode_returns(
         rng = np.random.default_rng(i)
         explorer = RepeatExplorer(config, 1, num_actions, 0, rng) if explore else None
         env.reset(seed=i)
-        total, done = 0.0, False
+        total, done, steps = 0.0, False, 0
         while not done:
             chosen = int(rng.integers(num_actions)) if action is None else action
             if explorer is not None:
                 chosen = int(explorer(np.array([chosen]))[0])
             _, reward, terminated, truncated, _ = env.step(chosen)
             total, done = total + float(reward), terminated or truncated
+            steps += 1
         returns.append(total)
+        if held is not None:
+            held[0] += explorer.held_steps if explorer is not None else 0
+            held[1] += steps
     env.close()
     return returns
 
@@ -107,10 +118,12 @@ def main() -> None:
         }
         for game in args.games:
             plain = np.array(episode_returns(game, episodes))
-            held = np.array(episode_returns(game, episodes, explore=(epsilon, mu)))
+            counts = [0, 0]
+            held = np.array(episode_returns(game, episodes, explore=(epsilon, mu), held=counts))
             result[game] = {
                 "random": round(float(plain.mean()), 3),
                 "explore": round(float(held.mean()), 3),
+                "held_share": round(counts[0] / counts[1], 3),
             }
         out = RESULTS / f"minatar_explore-{epsilon:g}-{mu:g}.json"
         out.write_text(json.dumps(result, indent=1) + "\n")

@@ -154,6 +154,8 @@ class RepeatExplorer:
         shape = (num_envs, action_dim) if action_dim else (num_envs,)
         self.action = np.zeros(shape, dtype=np.float32 if action_dim else np.int64)
         """The action each environment's repeat holds."""
+        self.held_steps = 0
+        """Actions so far that a repeat replaced (the share of exploratory steps: docs/minatar.md)."""
 
     def __call__(self, actions: np.ndarray, epsilon: float | None = None) -> np.ndarray:
         """``actions`` [E] (or [E, D]) with the repeats under way, or starting, put in; with
@@ -177,6 +179,7 @@ class RepeatExplorer:
             return actions
         actions = actions.copy()
         actions[repeating] = self.action[repeating]
+        self.held_steps += int(repeating.sum())
         self.left[repeating] -= 1
         return actions
 

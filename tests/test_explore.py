@@ -105,4 +105,6 @@ def test_a_zero_probability_starts_no_repeat_and_lets_one_under_way_run_out():
     assert explorer(search, 0.0).tolist() == [1, 4, 1]
     assert explorer(search, 0.0).tolist() == [1, 4, 1]
     assert explorer(search, 0.0).tolist() == [1, 1, 1]
+    assert explorer.held_steps == 2
     assert explorer(search).tolist() == explorer.action.tolist()  # epsilon 1: all start one
+    assert explorer.held_steps == 5

@@ -77,8 +77,6 @@ class ResidualBlock(nn.Module):
     ``[B, C_in, H, W] -> [B, C_out, ceil(H / stride), ceil(W / stride)]``.
     """
 
-    full_precision_heads = ("value_head", "policy_head", "value_prefix_head", "value_prefix_reduce")
-
     def __init__(
         self,
         in_channels: int,
@@ -121,8 +119,6 @@ class DownsampleTrunk(nn.Module):
     border is not darkened by the zero padding (``pool_include_padding``: the reference code's
     torch default, which counts the padding).
     """
-
-    full_precision_heads = ("value_head", "policy_head", "value_prefix_head", "value_prefix_reduce")
 
     def __init__(
         self,

@@ -92,6 +92,10 @@ class StepResult:
     blocks: list[TrajectoryBlock] = field(default_factory=list)
     episode_returns: list[float] = field(default_factory=list)
     env_steps: int = 0
+    searched: int = 0
+    """Actions chosen by a search (not the random actions before ``start_transitions``)."""
+    held: int = 0
+    """Of those, the ones an exploratory repeat replaced (``RepeatExplorer``)."""
 
     def record(self, info: dict) -> None:
         """Keep the statistics of a game that ended (``info["episode"]``), if one did."""
@@ -252,12 +256,15 @@ class SelfPlayActor:
         ``explore``: the probability of starting an exploratory repeat
         (``explore_probability``; default ``config.explore_epsilon``)."""
         num_envs = len(self.envs)
+        searched = held = 0
         if random_actions:  # before learning starts (Ye et al. 2021, Appendix A): no search
             actions, policies = self._random(num_envs)
         else:
             actions, policies = self._plan(temperature)
+            held = self.explorer.held_steps
             actions = self.explorer(actions, explore)
-        result = StepResult(env_steps=num_envs)
+            searched, held = num_envs, self.explorer.held_steps - held
+        result = StepResult(env_steps=num_envs, searched=searched, held=held)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             action = actions[i] if self.action_dim else int(actions[i])
             frame, reward, terminated, truncated, info = env.step(action)

@@ -84,6 +84,26 @@ def test_a_run_explores_through_the_cli(tmp_path):
     assert main(args) == 0
     config = json.loads((run_dir / "config.json").read_text())
     assert config["explore_epsilon"] == 0.3 and config["explore_zeta_mu"] == 1.5
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all(row["explore_probability"] == 0.3 for row in rows)
+    assert all(0.0 < row["explore_share"] < 1.0 for row in rows)  # held repeats, and searches
+
+
+def test_the_evaluation_rows_show_the_probability_falling(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["train", *tiny_args(explore_epsilon=1.0, explore_decay=1.0), "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    probabilities = [row["explore_probability"] for row in rows]
+    assert len(rows) >= 2 and probabilities == sorted(probabilities, reverse=True)
+    assert probabilities[0] < 1.0 and probabilities[-1] == 0.0
+
+
+def test_without_exploration_the_rows_have_no_explore_fields(tmp_path):
+    run_dir = tmp_path / "run"
+    assert main(["train", *tiny_args(), "--run-dir", str(run_dir)]) == 0
+    row = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+    assert "explore_share" not in row and "explore_probability" not in row
 
 
 def test_the_exploration_probability_falls_linearly_to_zero_over_the_decay():

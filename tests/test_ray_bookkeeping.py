@@ -71,12 +71,14 @@ def test_claims_count_steps_episodes_and_waits():
     state = SharedState(c, env_steps=96, updates=0, episodes=3)
     ticket = state.claim(4, [], 0.0)
     assert ticket.go and ticket.random_actions  # 96 < start_transitions
-    ticket = state.claim(4, [10.0, 12.0], 0.5)
+    ticket = state.claim(4, [10.0, 12.0], 0.5, "selfplay-0", None, 4, 1)
     assert ticket.go and not ticket.random_actions
     snap = state.sync(updates=0)
     assert (snap.env_steps, snap.episodes, snap.selfplay_wait_s) == (104, 5, 0.5)
     assert snap.episode_returns == [(100, 10.0), (100, 12.0)]
-    assert state.sync(updates=0).episode_returns == []
+    assert (snap.searched, snap.held) == (4, 1)
+    later = state.sync(updates=0)
+    assert later.episode_returns == [] and (later.searched, later.held) == (0, 0)
 
 
 def test_restarted_workers_are_counted():

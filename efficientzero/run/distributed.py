@@ -108,6 +108,10 @@ class Snapshot:
     """(env_steps when reported, return) of episodes finished since the last snapshot."""
     restarts: dict[str, int] = field(default_factory=dict)
     """Worker name -> restarts so far."""
+    searched: int = 0
+    """Actions a search chose since the last snapshot (``StepResult.searched``)."""
+    held: int = 0
+    """Of those, the ones an exploratory repeat replaced (``StepResult.held``)."""
 
 
 class SharedState:
@@ -119,6 +123,7 @@ class SharedState:
         self.replay_size = self.replay_added = 0
         self.selfplay_wait_s = 0.0
         self.pending_returns: list[tuple[int, float]] = []
+        self.pending_searched = self.pending_held = 0
         self.selfplay_weights = WeightsRef(-1, [])
         self.starts: dict[str, int] = {}
         self.worker_pids: dict[str, int] = {}
@@ -138,11 +143,14 @@ class SharedState:
         waited: float,
         name: str = "",
         generator: str | None = None,
+        searched: int = 0,
+        held: int = 0,
     ) -> Ticket:
         """Grant (and count) ``steps`` environment steps unless self-play is ahead of the learner.
 
-        The claim also reports the episodes the actor ``name`` finished, the seconds it waited
-        and its generator's state (what a checkpoint saves of it).
+        The claim also reports the episodes the actor ``name`` finished, the seconds it waited,
+        its generator's state (what a checkpoint saves of it) and, of its last steps, the
+        actions a search chose and those an exploratory repeat replaced.
         """
         c = self.config
         if generator is not None:
@@ -150,6 +158,8 @@ class SharedState:
         self.selfplay_wait_s += waited
         self.episodes += len(episode_returns)
         self.pending_returns.extend((self.env_steps, r) for r in episode_returns)
+        self.pending_searched += searched
+        self.pending_held += held
         if self.env_steps >= c.total_env_steps:
             return Ticket(done=True)
         ahead = owed_updates(c, self.env_steps + steps, self.updates) > slack_updates(c)
@@ -174,6 +184,8 @@ class SharedState:
         """The driver reports its update count and takes the counters and new episode returns."""
         self.updates = updates
         returns, self.pending_returns = self.pending_returns, []
+        searched, held = self.pending_searched, self.pending_held
+        self.pending_searched = self.pending_held = 0
         restarts = {name: count - 1 for name, count in self.starts.items() if count > 1}
         return Snapshot(
             self.env_steps,
@@ -183,6 +195,8 @@ class SharedState:
             self.selfplay_wait_s,
             returns,
             restarts,
+            searched,
+            held,
         )
 
     def set_weights(self, weights: WeightsRef) -> None:

@@ -72,7 +72,7 @@ class LocalSource:
             self.replay.add(block)
         reached = n.env_steps + result.env_steps
         returns = [(reached, r) for r in result.episode_returns]
-        return Collected(result.env_steps, returns, self.replay.size)
+        return Collected(result.env_steps, returns, self.replay.size, result.searched, result.held)
 
     def sample(self, beta: float) -> SampledPositions:
         return self.replay.sample(self.config.batch_size, beta, self.sample_rng, self.age_unit)

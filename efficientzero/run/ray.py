@@ -224,14 +224,16 @@ class SelfPlayWorker(_Worker):
 
     def run(self) -> None:
         """Claim steps from the shared store, act, hand finished blocks to replay; repeat."""
-        c, returns, waited = self.config, list[float](), 0.0
+        c, returns, waited, searched, held = self.config, list[float](), 0.0, 0, 0
         while True:
             asked = time.perf_counter()
             state = generator_state(self.actor.rng)
             ticket: Ticket = ray.get(
-                self.storage.claim.remote(c.num_envs, returns, waited, self.name, state)
+                self.storage.claim.remote(
+                    c.num_envs, returns, waited, self.name, state, searched, held
+                )
             )
-            returns, waited = [], 0.0
+            returns, waited, searched, held = [], 0.0, 0, 0
             if ticket.done:
                 return
             if not ticket.go:  # ahead of the learner: wait for it (reported with the next claim)
@@ -248,7 +250,7 @@ class SelfPlayWorker(_Worker):
             if result.blocks:
                 size, added = ray.get(self.replay.add.remote(result.blocks))
                 self.storage.replay_stats.remote(size, added)
-            returns = result.episode_returns
+            returns, searched, held = result.episode_returns, result.searched, result.held
 
 
 class ReanalysisWorker(_Worker):
@@ -350,7 +352,9 @@ class RaySource:
         snap = self.snapshot = ray.get(self.storage.sync.remote(counters.updates))
         self.waits.selfplay_wait_s = snap.selfplay_wait_s / self.config.num_actors
         new_steps = snap.env_steps - counters.env_steps
-        return Collected(new_steps, list(snap.episode_returns), snap.replay_size)
+        return Collected(
+            new_steps, list(snap.episode_returns), snap.replay_size, snap.searched, snap.held
+        )
 
     def _fill_pipeline(self, beta: float, updates: int) -> None:
         """Keep PREFETCH batches queued at every reanalysis worker (none beyond the last update:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from efficientzero.actor import explore_probability
 from efficientzero.checkpoint import load_checkpoint, save_checkpoint, to_numpy
 from efficientzero.config import Config
 from efficientzero.envs import EnvSpec, env_spec, make_env
@@ -60,6 +61,10 @@ class Collected:
     """(env steps when it finished, return) of each finished training episode."""
     replay_size: int = 0
     """Positions replay holds now."""
+    searched: int = 0
+    """Of the new steps, the actions a search chose (``StepResult.searched``)."""
+    held: int = 0
+    """Of those, the ones an exploratory repeat replaced (``StepResult.held``)."""
 
 
 class Source(Protocol):
@@ -162,6 +167,8 @@ class Trainer:
         )
         self.counters = Counters(next_eval=first_evaluation(c))
         self.recent_returns: deque[float] = deque(maxlen=20)
+        self.explored = [0, 0]
+        """[actions a repeat replaced, searched actions] since the last evaluation."""
         self.last_metrics: dict[str, float] = {}
         self.resumed_from: Counters | None = None
         self._logger: MetricsLogger | None = None
@@ -189,6 +196,8 @@ class Trainer:
         n = self.counters
         n.env_steps += collected.env_steps
         n.episodes += len(collected.episode_returns)
+        self.explored[0] += collected.held
+        self.explored[1] += collected.searched
         for env_steps, episode_return in collected.episode_returns:
             self.recent_returns.append(episode_return)
             self.logger.scalars("train", {"episode_return": episode_return}, env_steps=env_steps)
@@ -230,6 +239,11 @@ class Trainer:
             self.recent_returns,
             self.last_metrics,
         )
+        if self.config.explore_epsilon > 0:
+            held, searched = self.explored
+            record["explore_probability"] = explore_probability(self.config, self.counters.updates)
+            record["explore_share"] = held / searched if searched else None
+            self.explored = [0, 0]
         record["runtime"] = self.source.diagnostics()
         self.logger.evaluation(record)
         self.counters.evaluations += 1

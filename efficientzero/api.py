@@ -203,19 +203,27 @@ def evaluate(
     video: str | Path | None = None,
     out: str | Path | None = None,
     device: str = "auto",
+    num_threads: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a finished run (its final weights) or a checkpoint file; returns the summary.
 
     ``episodes`` (default the config's ``eval_episodes``) run in parallel with environment
     seeds ``seed .. seed + episodes - 1``; ``video`` records the first one as mp4. The summary
     is written to ``out`` (default ``eval.json`` in the run directory, or next to the
-    checkpoint) and one row per episode to ``eval_episodes.csv`` beside it.
+    checkpoint) and one row per episode to ``eval_episodes.csv`` beside it. ``num_threads``:
+    torch's intra-op threads (default the run's ``num_threads``, as in training; 0 leaves
+    torch's default), so an evaluation beside another run keeps to the core it trained on.
     """
+    if num_threads is not None and num_threads < 0:
+        raise ConfigError(f"num_threads must be >= 0, got {num_threads}")
     path = Path(path)
     checkpoint = _checkpoint_of(path)
     torch_device = resolve_device(device)
     model, config, counters = _load_model(checkpoint, torch_device)
     config = config.replace(device=device)
+    threads = config.num_threads if num_threads is None else num_threads
+    if threads > 0:
+        torch.set_num_threads(threads)
     count = episodes if episodes is not None else config.eval_episodes
     if count <= 0:
         raise ConfigError(f"episodes must be positive, got {count}")

@@ -161,6 +161,12 @@ def _eval_parser(parser: argparse.ArgumentParser) -> None:
         help="summary JSON path (default: <run-dir>/eval.json or next to the checkpoint)",
     )
     parser.add_argument("--device", default="auto", help="torch device (default: auto)")
+    parser.add_argument(
+        "--num-threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: the run's num_threads; 0: torch's default)",
+    )
 
 
 def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
@@ -173,6 +179,7 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
         video=args.video,
         out=args.out,
         device=args.device,
+        num_threads=args.num_threads,
     )
     print(json.dumps(summary))
     return 0

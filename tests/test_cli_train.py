@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import kill_after_first_checkpoint, tiny_args
 
 from efficientzero.checkpoint import load_checkpoint
@@ -53,6 +54,23 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     result = json.loads((run_dir / "eval.json").read_text())
     assert result["return_mean"] == pytest.approx(metrics[-1]["eval_return_mean"])
     assert result["return_std"] == pytest.approx(metrics[-1]["eval_return_std"])
+
+    # eval takes the run's intra-op threads (or --num-threads), so it keeps to its core
+    saved_threads = json.loads((run_dir / "config.json").read_text())["num_threads"]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(saved_threads + 1)
+        assert main(["eval", "--run-dir", str(run_dir), "--episodes", "1"]) == 0
+        assert torch.get_num_threads() == saved_threads
+        assert (
+            main(["eval", "--run-dir", str(run_dir), "--episodes", "1", "--num-threads", "2"]) == 0
+        )
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    capsys.readouterr()
+    assert main(["eval", "--run-dir", str(run_dir), "--num-threads", "-1"]) == 2
+    assert "num_threads must be >= 0" in capsys.readouterr().err
 
     # an existing run directory is never overwritten without --resume
     before = (run_dir / "config.json").read_text()

@@ -103,6 +103,12 @@ class StepResult:
             self.episode_returns.append(float(np.asarray(info["episode"]["r"])))
 
 
+def collection_progress(config: Config, updates: int) -> float:
+    """``updates`` as a fraction of the collection phase's (``config.temperature_updates``):
+    what the acting temperature's milestones and the exploration decay are measured in."""
+    return updates / config.temperature_updates
+
+
 def visit_temperature(config: Config, updates: int) -> float:
     """Acting temperature for the progress ``updates / config.temperature_updates``.
 
@@ -110,7 +116,7 @@ def visit_temperature(config: Config, updates: int) -> float:
     counts ^ (1/T), T = 1, 0.5, 0.25 after 50% and 75% of training; the reference code measures
     the milestones against its 100k training steps (the collection phase), not all 120k updates.
     """
-    progress = updates / config.temperature_updates
+    progress = collection_progress(config, updates)
     for milestone, temperature in zip(config.temperature_milestones, config.temperatures):
         if progress < milestone:
             return temperature
@@ -123,7 +129,7 @@ def explore_probability(config: Config, updates: int) -> float:
     above 0 (measured as ``visit_temperature``'s milestones)."""
     if config.explore_decay <= 0:
         return config.explore_epsilon
-    progress = updates / config.temperature_updates
+    progress = collection_progress(config, updates)
     return config.explore_epsilon * max(0.0, 1.0 - progress / config.explore_decay)
 
 
@@ -261,9 +267,9 @@ class SelfPlayActor:
             actions, policies = self._random(num_envs)
         else:
             actions, policies = self._plan(temperature)
-            held = self.explorer.held_steps
+            before = self.explorer.held_steps
             actions = self.explorer(actions, explore)
-            searched, held = num_envs, self.explorer.held_steps - held
+            searched, held = num_envs, self.explorer.held_steps - before
         result = StepResult(env_steps=num_envs, searched=searched, held=held)
         for i, (env, builder) in enumerate(zip(self.envs, self.builders)):
             action = actions[i] if self.action_dim else int(actions[i])

@@ -226,10 +226,17 @@ def runs_table(root: Path) -> str:
         final = float(summary["final_return_mean"])
         train = summary["train"]
         minutes = train.get("trainer_wall_seconds") or train["wall_seconds"]
+        # The trainer's clock stops when the last evaluation begins: the earlier ones are in it.
+        evaluating = [e.get("eval_seconds") for e in evaluations[:-1]]
+        of_which = (
+            f" ({sum(evaluating) / 60:.1f} evaluating)"
+            if evaluating and None not in evaluating
+            else ""
+        )
         by_game.setdefault(game, []).append(final)
         rows.append(
             f"| {game} | {seed} | {curve} | {final:.2f} | {ref.dqn_normalized(final):.3f} | "
-            f"~{ref.dqn_500k:g} / ~{ref.dqn_5m:g} | {minutes / 60:.1f} min | "
+            f"~{ref.dqn_500k:g} / ~{ref.dqn_5m:g} | {minutes / 60:.1f} min{of_which} | "
             f"{train['peak_rss_mib']:.0f} MiB |"
         )
     if not rows:

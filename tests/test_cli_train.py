@@ -39,6 +39,9 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     ):
         assert key in metrics[-1]
     assert metrics[-1]["updates"] == 60 and metrics[-1]["eval_episodes"] == 2
+    # eval_seconds: what each evaluation took; the clock of the next row includes it
+    assert all(m["eval_seconds"] > 0 for m in metrics)
+    assert metrics[1]["wall_seconds"] >= metrics[0]["wall_seconds"] + metrics[0]["eval_seconds"]
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["run_dir"] == str(run_dir)
 

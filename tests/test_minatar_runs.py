@@ -150,12 +150,21 @@ def test_a_failed_run_in_the_work_dir_is_kept_to_resume(runner, tmp_path):
     assert summary["train"]["exit_status"] == -9 and job.run_dir.is_dir()
 
 
-def kept_run(root: Path, game: str, seed: int, evaluations: list[float], final: float) -> None:
+def kept_run(
+    root: Path,
+    game: str,
+    seed: int,
+    evaluations: list[float],
+    final: float,
+    eval_seconds: list[float] | None = None,
+) -> None:
     folder = root / f"{game}-s{seed}"
     folder.mkdir(parents=True)
     rows = [
         {"env_steps": 20_000 * (i + 1), "eval_return_mean": r} for i, r in enumerate(evaluations)
     ]
+    for row, seconds in zip(rows, eval_seconds or []):
+        row["eval_seconds"] = seconds
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     train = {"wall_seconds": 4000.0, "peak_rss_mib": 700.4, "trainer_wall_seconds": 3600.0}
     summary = {"game": game, "seed": seed, "train": train, "final_return_mean": final}
@@ -167,14 +176,16 @@ def test_runs_table_lists_each_run_then_each_game(runner, tmp_path):
 
     kept_run(tmp_path, "Breakout", 0, [1.0, 2.5], 4.0)
     kept_run(tmp_path, "Breakout", 1, [0.5, 3.0], 6.0)
-    kept_run(tmp_path, "Freeway", 0, [0.0, 1.0], 60.0)
+    kept_run(tmp_path, "Freeway", 0, [0.0, 1.0, 2.0], 60.0, eval_seconds=[120.0, 60.0, 600.0])
     lines = runner.runs_table(tmp_path).splitlines()
     breakout, freeway = minatar_games()["Breakout"], minatar_games()["Freeway"]
     first = (4.0 - breakout.random) / (breakout.dqn_5m - breakout.random)
     assert lines[2] == (
         f"| Breakout | 0 | 1.00 / 2.50 | 4.00 | {first:.3f} | ~8.5 / ~10 | 60.0 min | 700 MiB |"
     )
-    assert lines[4].startswith("| Freeway | 0 | 0.00 / 1.00 | 60.00 |")
+    # the evaluations inside the trainer's clock (all but the last) are its share of it
+    assert lines[4].startswith("| Freeway | 0 | 0.00 / 1.00 / 2.00 | 60.00 |")
+    assert lines[4].endswith("| 60.0 min (3.0 evaluating) | 700 MiB |")
     both = (5.0 - breakout.random) / (breakout.dqn_5m - breakout.random)
     assert lines[8] == f"| Breakout | 2 | 5.00 ± 1.41 | {both:.3f} | no |"
     above = (60.0 - freeway.random) / (freeway.dqn_5m - freeway.random)

@@ -359,8 +359,11 @@ def evaluation_record(
     """Evaluate ``weights`` during training and build the metrics.jsonl row.
 
     ``periodic_eval_episodes`` episodes (default ``eval_episodes``), seeds from ``env_steps``.
+    ``wall_seconds`` is the clock when the evaluation began; ``eval_seconds`` what it took (a
+    later row's ``wall_seconds`` includes it).
     """
     model.net.load_state_dict(weights)
+    start = time.perf_counter()
     result = evaluate_episodes(
         config,
         model,
@@ -376,6 +379,7 @@ def evaluation_record(
         "eval_return_mean": result.mean,
         "eval_return_std": result.std,
         "eval_episodes": len(result.returns),
+        "eval_seconds": round(time.perf_counter() - start, 2),
         "train_return_mean": float(np.mean(recent)) if recent else None,
         "episodes": counters.episodes,
         **last_metrics,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import kill_after_first_checkpoint, tiny_args
 
-from efficientzero.checkpoint import load_checkpoint
+from efficientzero.checkpoint import load_checkpoint, save_checkpoint
 from efficientzero.cli import main
 
 TINY = tiny_args()
@@ -42,6 +42,12 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     # eval_seconds: what each evaluation took; the clock of the next row includes it
     assert all(m["eval_seconds"] > 0 for m in metrics)
     assert metrics[1]["wall_seconds"] >= metrics[0]["wall_seconds"] + metrics[0]["eval_seconds"]
+    # phase_seconds: where the trainer's clock went, each phase growing, never more than the clock
+    first, last = (m["phase_seconds"] for m in metrics)
+    assert set(last) == {"collect", "batch", "learn", "evaluate", "checkpoint"}
+    assert all(last[p] >= first[p] for p in last) and last["learn"] > first["learn"] > 0
+    assert last["evaluate"] == pytest.approx(metrics[0]["eval_seconds"], abs=0.05)
+    assert sum(last.values()) <= metrics[1]["wall_seconds"]
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["run_dir"] == str(run_dir)
 
@@ -88,6 +94,12 @@ def test_resume_after_kill_finishes_the_run(tmp_path):
     args[args.index("--total-updates") + 1] = "400"
     args[args.index("--total-env-steps") + 1] = "1200"
     kill_after_first_checkpoint(args, run_dir)
+    # a marker in the checkpoint's phase clocks, to see them carried on
+    latest = run_dir / "checkpoints" / "latest.pt"
+    saved, config = load_checkpoint(latest)
+    assert saved["counters"]["phase_seconds"]["learn"] > 0
+    saved["counters"]["phase_seconds"]["learn"] = 1e6
+    save_checkpoint(latest, saved, config)
 
     resumed = subprocess.run(
         [*args[:3], "train", "--run-dir", str(run_dir), "--resume", "--no-progress"],
@@ -100,6 +112,8 @@ def test_resume_after_kill_finishes_the_run(tmp_path):
     assert metrics[-1]["env_steps"] == 1200 and metrics[-1]["updates"] == 400
     steps = [m["env_steps"] for m in metrics]
     assert steps == sorted(steps)
+    # the phase clocks carry on from the checkpoint, as wall_seconds does
+    assert metrics[-1]["phase_seconds"]["learn"] > 1e6
 
 
 def test_resume_rejects_a_changed_config(tmp_path, capsys):

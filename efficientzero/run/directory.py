@@ -4,7 +4,8 @@ reads it (training, ``efficientzero eval``, reports)::
     config.json            the resolved Config
     metrics.jsonl          one JSON object per evaluation during training (env_steps, updates,
                            wall_seconds, eval_return_mean, eval_return_std, eval_episodes,
-                           eval_seconds, training metrics, runtime diagnostics)
+                           eval_seconds, phase_seconds, training metrics, runtime
+                           diagnostics)
     tensorboard/env_steps  TensorBoard scalars by env step (evaluations, episode returns)
     tensorboard/updates    TensorBoard scalars by update (losses, lr, runtime waits)
     checkpoints/latest.pt  full training state (weights, optimizer, counters, replay, RNG)

@@ -3,13 +3,18 @@ the update budget, the replay exponent, and the seeds and replay every runtime b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from efficientzero.config import Config
 from efficientzero.replay import ReplayBuffer
+
+PHASES = ("collect", "batch", "learn", "evaluate", "checkpoint")
+"""The trainer loop's phases: taking self-play's new steps (locally: playing them), the next
+batch (locally: sampling, targets, reanalysis; with Ray: waiting for it), the learner's step
+(with the weights handed on), periodic evaluations, checkpoints."""
 
 
 @dataclass
@@ -23,6 +28,8 @@ class Counters:
     next_eval: int = 0
     evaluations: int = 0
     """Rows written to metrics.jsonl (a resumed run drops the rows written after its checkpoint)."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Of ``wall_seconds``, the trainer's time in each phase of its loop (``PHASES``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -17,12 +17,13 @@ One turn of the loop::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +41,7 @@ from efficientzero.nets import AgentModel, EfficientZeroNet, build_inference, bu
 from efficientzero.run.directory import RunDirectory
 from efficientzero.run.metrics import MetricsLogger
 from efficientzero.run.schedule import (
+    PHASES,
     Counters,
     evaluation_due,
     first_evaluation,
@@ -205,7 +207,20 @@ class Trainer:
     def update(self) -> None:
         """One update from the source's next batch."""
         n = self.counters
-        self.learn(self.source.next_batch(replay_beta(self.config, n.updates), n.updates))
+        with self.timed("batch"):
+            batch = self.source.next_batch(replay_beta(self.config, n.updates), n.updates)
+        with self.timed("learn"):
+            self.learn(batch)
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the time spent inside to ``counters.phase_seconds[phase]``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            seconds = self.counters.phase_seconds
+            seconds[phase] = seconds.get(phase, 0.0) + time.perf_counter() - start
 
     def learn(self, batch: Batch) -> None:
         """Step the learner on ``batch``; priorities back to the source, due weights out."""
@@ -303,23 +318,30 @@ class Trainer:
             self.start()
             replay_size = 0
             while n.env_steps < c.total_env_steps or n.updates < c.total_updates:
-                collected = self.source.collect(n, learner_idle=not self.may_update(replay_size))
-                replay_size = collected.replay_size
-                self.absorb(collected)
+                with self.timed("collect"):
+                    collected = self.source.collect(
+                        n, learner_idle=not self.may_update(replay_size)
+                    )
+                    replay_size = collected.replay_size
+                    self.absorb(collected)
                 n.wall_seconds = offset + time.perf_counter() - start
                 if evaluation_due(c, n):
-                    record = self.evaluate()
+                    with self.timed("evaluate"):
+                        record = self.evaluate()
                 if self.may_update(replay_size):
                     self.update()
                     if n.updates % c.checkpoint_interval == 0:
                         n.wall_seconds = offset + time.perf_counter() - start
-                        self.save()
+                        with self.timed("checkpoint"):
+                            self.save()
                 bar.tick(n, self.recent_returns, record, self.source)
                 if on_tick is not None:
                     on_tick(self)
-            self.absorb(self.source.finish(n))
+            with self.timed("collect"):
+                self.absorb(self.source.finish(n))
             n.wall_seconds = offset + time.perf_counter() - start
-            record = self.evaluate()
+            with self.timed("evaluate"):
+                record = self.evaluate()
             self.save(final=True)
         except KeyboardInterrupt:
             if self.started:
@@ -348,6 +370,10 @@ def _rows_up_to(run_dir: RunDirectory, env_steps: int) -> int:
     return rows
 
 
+CLOCK_FIELDS = ("wall_seconds", "eval_seconds", "phase_seconds")
+"""The clock readings in a metrics.jsonl row: all that differs between two runs of one seed."""
+
+
 def evaluation_record(
     config: Config,
     model: AgentModel,
@@ -360,7 +386,9 @@ def evaluation_record(
 
     ``periodic_eval_episodes`` episodes (default ``eval_episodes``), seeds from ``env_steps``.
     ``wall_seconds`` is the clock when the evaluation began; ``eval_seconds`` what it took (a
-    later row's ``wall_seconds`` includes it).
+    later row's ``wall_seconds`` includes it); ``phase_seconds`` the trainer's time in each phase
+    of its loop up to the evaluation (``schedule.PHASES``; the rest of ``wall_seconds`` is its
+    bookkeeping and the progress line).
     """
     model.net.load_state_dict(weights)
     start = time.perf_counter()
@@ -380,6 +408,9 @@ def evaluation_record(
         "eval_return_std": result.std,
         "eval_episodes": len(result.returns),
         "eval_seconds": round(time.perf_counter() - start, 2),
+        "phase_seconds": {
+            phase: round(counters.phase_seconds.get(phase, 0.0), 2) for phase in PHASES
+        },
         "train_return_mean": float(np.mean(recent)) if recent else None,
         "episodes": counters.episodes,
         **last_metrics,

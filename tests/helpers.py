@@ -81,7 +81,9 @@ def kill_after_first_checkpoint(args: list[str], run_dir: Path, env: dict | None
     """Run ``args`` (a training command), SIGKILL it once ``checkpoints/latest.pt`` exists."""
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     latest = run_dir / "checkpoints" / "latest.pt"
-    deadline = time.time() + 240
+    # As long as the training itself may take in these tests (600 s): a Ray start beside other
+    # work on two cores can take minutes before the first update (240 s was once too short).
+    deadline = time.time() + 600
     while not latest.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
     assert latest.exists(), (

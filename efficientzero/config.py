@@ -285,6 +285,8 @@ class Config:
     capability 8.0+; fp32 elsewhere)."""
     inference_bf16_weights: bool = True
     """With mixed_precision on such a GPU: the inference networks (self-play, reanalysis, evaluation) keep their convolution and linear weights outside the fp32 heads in bf16, cast once when weights are loaded, instead of autocast casting them on every call (the same bf16 values either way)."""
+    fold_batch_norms: bool = True
+    """The inference networks (self-play, reanalysis, evaluation) search with a copy whose batch norms are folded into the convolution or linear layer before them (eval mode: the same outputs up to float rounding, fewer calls per simulation); not with bf16 inference (nets/folding.py)."""
 
     # ----------------------------------------------------------------------------- schedule
     total_env_steps: int = positive(100_000)

@@ -70,6 +70,18 @@ def build_network(
     return net.to_channels_last() if config.channels_last else net
 
 
+def example_inputs(
+    config: Config, frame_shape: tuple[int, ...], num_actions: int, action_dim: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random stacked frames ``[4, S, *F]`` and actions for one root and one recurrent step
+    (what batch-norm folding runs the network on; a fixed seed, so every model gets the same)."""
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.rand((4, config.frame_stack, *frame_shape), generator=generator)
+    if action_dim:
+        return frames, torch.rand((4, action_dim), generator=generator) * 2 - 1
+    return frames, torch.randint(num_actions, (4,), generator=generator)
+
+
 def build_inference(
     config: Config,
     frame_shape: tuple[int, ...],
@@ -93,6 +105,9 @@ def build_inference(
         use_value_prefix=config.use_value_prefix,
         mixed_precision=config.mixed_precision,
         bf16_weights=config.inference_bf16_weights,
+        example=example_inputs(config, frame_shape, num_actions, action_dim)
+        if config.fold_batch_norms
+        else None,
     )
     if not action_dim:
         return model

@@ -20,6 +20,7 @@ from efficientzero.nets.base import (
     bf16_supported,
     cast_trunk_to_bf16,
 )
+from efficientzero.nets.folding import FoldedNetwork
 from efficientzero.nets.support import support_to_scalar
 from efficientzero.types import Embedding, RecurrentOutput, RootOutput
 
@@ -36,7 +37,13 @@ def stack_frames(frames: torch.Tensor) -> torch.Tensor:
 
 
 class InferenceModel:
-    """Wraps an ``EfficientZeroNet`` (in eval mode, no gradients) for acting, search and reanalysis."""
+    """Wraps an ``EfficientZeroNet`` (in eval mode, no gradients) for acting, search and reanalysis.
+
+    Weights are loaded into ``net`` (``model.net.load_state_dict``). With ``example`` (frames
+    ``[B, S, *F]`` and actions ``[B]`` or ``[B, action_dim]`` that run the root and a recurrent
+    step) and no bf16 inference, the search runs a copy of ``net`` with its batch norms folded
+    into the layers that feed them (``nets/folding.py``), refolded on every load.
+    """
 
     def __init__(
         self,
@@ -46,6 +53,7 @@ class InferenceModel:
         use_value_prefix: bool = True,
         mixed_precision: bool = False,
         bf16_weights: bool = True,
+        example: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> None:
         # Inference only: no parameter needs a gradient (and autocast then caches no weight
         # casts, which a captured CUDA graph could not hold; search/graph.py).
@@ -56,6 +64,21 @@ class InferenceModel:
         self.mixed_precision = mixed_precision and bf16_supported(self.device)
         if self.mixed_precision and bf16_weights:  # cast once, not by autocast on every call
             cast_trunk_to_bf16(self.net, net.full_precision_heads)
+        self.folding: FoldedNetwork | None = None
+        if example is not None and not self.mixed_precision:
+            frames, actions = (t.to(self.device) for t in example)
+
+            def exercise(module: torch.nn.Module) -> tuple[RootOutput, RecurrentOutput]:
+                assert isinstance(module, EfficientZeroNet)
+                root = self._root(module, frames)
+                return root, self._recurrent(module, root.embedding, actions)
+
+            self.folding = FoldedNetwork.of(self.net, exercise)
+
+    @property
+    def search_net(self) -> EfficientZeroNet:
+        """The network root and recurrent run: ``net``, or its folded copy."""
+        return self.folding.active if self.folding is not None else self.net  # type: ignore[return-value]
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         return bf16_autocast(self.device, self.mixed_precision)
@@ -63,8 +86,14 @@ class InferenceModel:
     @torch.inference_mode()
     def root(self, frames: torch.Tensor) -> RootOutput:
         """Root output for stacked frames ``[B, S, *F]`` (any device; moved to the model's)."""
+        return self._root(self.search_net, frames)
+
+    @torch.inference_mode()
+    def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
+        return self._recurrent(self.search_net, embedding, action)
+
+    def _root(self, net: EfficientZeroNet, frames: torch.Tensor) -> RootOutput:
         frames = frames.to(self.device, non_blocking=True)
-        net = self.net
         with self._autocast():
             latent = net.represent(stack_frames(frames))
             value_logits, policy_logits = net.predict(latent)
@@ -80,9 +109,9 @@ class InferenceModel:
             embedding = (latent.float(),)
         return RootOutput(prior_logits=policy_logits.float(), value=value, embedding=embedding)
 
-    @torch.inference_mode()
-    def recurrent(self, embedding: Embedding, action: torch.Tensor) -> RecurrentOutput:
-        net = self.net
+    def _recurrent(
+        self, net: EfficientZeroNet, embedding: Embedding, action: torch.Tensor
+    ) -> RecurrentOutput:
         if not self.use_value_prefix:
             (latent,) = embedding
             with self._autocast():

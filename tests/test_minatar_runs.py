@@ -211,6 +211,27 @@ def test_compare_puts_labels_side_by_side_with_their_flags(runner, tmp_path):
     assert lines[0] == "| label | Freeway | DQN-normalised mean |"
     assert "| 1.50 ± 0.71 (n=2: s0 1.00, s1 2.00) |" in lines[2]
     assert "| 15.00 (+13.50) (n=1: s0 15.00) |" in lines[3]
-    assert lines[-2:] == ["- main: (the preset)", "- one-hot: --action-planes one_hot"]
+    assert lines[-2:] == [
+        "- main: (no flags: the preset as it was when they ran)",
+        "- one-hot: --action-planes one_hot",
+    ]
     with pytest.raises(SystemExit, match="no kept runs for missing"):
         runner.compare_table(tmp_path, ["main", "missing"])
+
+
+def test_the_preset_label_holds_runs_of_the_current_preset(runner):
+    """The README's MinAtar table is the kept runs of PRESET_LABEL: each must have trained
+    today's preset (a change to the preset comes with new runs under a new label). Fields added
+    to the config after a run (absent from its config.json) are not compared."""
+    from efficientzero.presets import minatar
+
+    configs = sorted((runner.RESULTS / runner.PRESET_LABEL).glob("*-s*/config.json"))
+    games = {path.parent.name.rsplit("-s", 1)[0] for path in configs}
+    assert games == {"Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders"}
+    for path in configs:
+        saved = json.loads(path.read_text())
+        game = path.parent.name.rsplit("-s", 1)[0]
+        preset = minatar(game).replace(seed=saved["seed"]).to_dict()
+        preset = json.loads(json.dumps(preset))  # tuples as JSON keeps them: lists
+        differ = {k: (saved[k], preset.get(k)) for k in saved if saved[k] != preset.get(k)}
+        assert not differ, f"{path.parent.name} trained another config: {differ}"

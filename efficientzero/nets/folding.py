@@ -33,8 +33,10 @@ from torch import nn
 BatchNorm = nn.BatchNorm1d | nn.BatchNorm2d
 Feeder = nn.Conv2d | nn.Linear
 
-TOLERANCE = 1e-4
-"""Largest relative difference (to the largest magnitude) allowed between folded and original."""
+TOLERANCE = 1e-3
+"""Largest difference allowed between folded and original outputs, relative to each output's
+largest magnitude: float rounding, amplified by h^-1 in values and rewards, reached 3e-5 in the
+tests; a wrong fold changes outputs by their own size."""
 
 
 def feeding_pairs(net: nn.Module, exercise: Callable[[nn.Module], Any]) -> list[tuple[str, str]]:

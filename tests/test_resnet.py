@@ -237,7 +237,7 @@ def test_one_hot_action_planes_put_each_action_on_its_own_plane() -> None:
 def test_action_planes_config_builds_the_one_hot_dynamics() -> None:
     from efficientzero.presets import minatar
 
-    scalar = build_network(minatar(), (4, 10, 10), 6)
+    scalar = build_network(minatar().replace(action_planes="scalar"), (4, 10, 10), 6)
     one_hot = build_network(minatar().replace(action_planes="one_hot"), (4, 10, 10), 6)
     assert isinstance(scalar, ResNetNet) and isinstance(one_hot, ResNetNet)
     assert one_hot.dynamics_conv.in_channels == scalar.dynamics_conv.in_channels + 5

@@ -204,6 +204,7 @@ def evaluate(
     out: str | Path | None = None,
     device: str = "auto",
     num_threads: int | None = None,
+    num_simulations: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a finished run (its final weights) or a checkpoint file; returns the summary.
 
@@ -213,14 +214,20 @@ def evaluate(
     checkpoint) and one row per episode to ``eval_episodes.csv`` beside it. ``num_threads``:
     torch's intra-op threads (default the run's ``num_threads``, as in training; 0 leaves
     torch's default), so an evaluation beside another run keeps to the core it trained on.
+    ``num_simulations``: simulations per search (default the run's ``num_simulations``), to
+    see what the same weights do with a larger or smaller search; the summary records it.
     """
     if num_threads is not None and num_threads < 0:
         raise ConfigError(f"num_threads must be >= 0, got {num_threads}")
+    if num_simulations is not None and num_simulations < 1:
+        raise ConfigError(f"num_simulations must be >= 1, got {num_simulations}")
     path = Path(path)
     checkpoint = _checkpoint_of(path)
     torch_device = resolve_device(device)
     model, config, counters = _load_model(checkpoint, torch_device)
     config = config.replace(device=device)
+    if num_simulations is not None:
+        config = config.replace(num_simulations=num_simulations)
     threads = config.num_threads if num_threads is None else num_threads
     if threads > 0:
         torch.set_num_threads(threads)
@@ -242,6 +249,7 @@ def evaluate(
         "checkpoint": str(checkpoint),
         "env_steps": counters.get("env_steps"),
         "updates": counters.get("updates"),
+        "num_simulations": config.num_simulations,
         "episodes": len(result.returns),
         "seeds": result.seeds,
         "returns": result.returns,

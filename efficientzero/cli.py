@@ -167,6 +167,12 @@ def _eval_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch intra-op threads (default: the run's num_threads; 0: torch's default)",
     )
+    parser.add_argument(
+        "--num-simulations",
+        type=int,
+        default=None,
+        help="simulations per search (default: the run's num_simulations)",
+    )
 
 
 def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
@@ -180,6 +186,7 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
         out=args.out,
         device=args.device,
         num_threads=args.num_threads,
+        num_simulations=args.num_simulations,
     )
     print(json.dumps(summary))
     return 0

@@ -19,7 +19,7 @@ def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_train_writes_the_run_directory(tmp_path, capsys):
+def test_train_writes_the_run_directory(tmp_path, capsys, monkeypatch):
     run_dir = tmp_path / "run"
     assert main(["train", "--run-dir", str(run_dir), *TINY]) == 0
     assert (run_dir / "config.json").is_file()
@@ -80,6 +80,30 @@ def test_train_writes_the_run_directory(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", "--run-dir", str(run_dir), "--num-threads", "-1"]) == 2
     assert "num_threads must be >= 0" in capsys.readouterr().err
+
+    # --num-simulations: the same weights searched with another budget, recorded in the summary
+    import efficientzero.evaluation as evaluation
+
+    searched: list[int] = []
+    plan = evaluation.plan
+
+    def spy(config, *args, **kwargs):
+        searched.append(config.num_simulations)
+        return plan(config, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "plan", spy)
+    out = tmp_path / "eval-3.json"
+    args = ["eval", "--run-dir", str(run_dir), "--episodes", "1", "--out", str(out)]
+    assert main([*args, "--num-simulations", "3"]) == 0
+    assert set(searched) == {3} and json.loads(out.read_text())["num_simulations"] == 3
+    searched.clear()
+    assert main(args) == 0
+    trained = json.loads((run_dir / "config.json").read_text())["num_simulations"]
+    assert trained != 3 and set(searched) == {trained}
+    assert json.loads(out.read_text())["num_simulations"] == trained
+    capsys.readouterr()
+    assert main([*args, "--num-simulations", "0"]) == 2
+    assert "num_simulations must be >= 1" in capsys.readouterr().err
 
     # an existing run directory is never overwritten without --resume
     before = (run_dir / "config.json").read_text()

@@ -245,15 +245,17 @@ class Trainer:
                 self.logger.scalars(self.source.name, runtime, updates=n.updates)
 
     def evaluate(self) -> dict[str, Any]:
-        """Evaluate the learner's weights now; the row goes to metrics.jsonl."""
-        record = evaluation_record(
-            self.config,
-            self.eval_model,
-            self.learner.weights(),
-            self.counters,
-            self.recent_returns,
-            self.last_metrics,
-        )
+        """Evaluate the learner's weights now; the row goes to metrics.jsonl. The time it takes
+        counts as the "evaluate" phase (the row's ``phase_seconds`` are those before it)."""
+        with self.timed("evaluate"):
+            record = evaluation_record(
+                self.config,
+                self.eval_model,
+                self.learner.weights(),
+                self.counters,
+                self.recent_returns,
+                self.last_metrics,
+            )
         if self.config.explore_epsilon > 0:
             held, searched = self.explored
             record["explore_probability"] = explore_probability(self.config, self.counters.updates)
@@ -326,8 +328,7 @@ class Trainer:
                     self.absorb(collected)
                 n.wall_seconds = offset + time.perf_counter() - start
                 if evaluation_due(c, n):
-                    with self.timed("evaluate"):
-                        record = self.evaluate()
+                    record = self.evaluate()
                 if self.may_update(replay_size):
                     self.update()
                     if n.updates % c.checkpoint_interval == 0:
@@ -340,8 +341,7 @@ class Trainer:
             with self.timed("collect"):
                 self.absorb(self.source.finish(n))
             n.wall_seconds = offset + time.perf_counter() - start
-            with self.timed("evaluate"):
-                record = self.evaluate()
+            record = self.evaluate()
             self.save(final=True)
         except KeyboardInterrupt:
             if self.started:

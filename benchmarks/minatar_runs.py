@@ -30,6 +30,11 @@ once kept). ``run_summary.json`` then says ``"resumed"``, and ``trainer_wall_sec
 trainer's own clock, which carries on over a resume) is the run's training time; the runner's
 ``wall_seconds`` covers only its last invocation.
 
+``--keep-weights DIR`` copies each finished run's final weights (``checkpoints/final.pt``) to
+``DIR/<label>/<Game>-s<seed>.pt`` before its run directory goes, so that they can be evaluated
+again later (``efficientzero eval --checkpoint FILE --num-simulations N``); the results folder
+keeps no checkpoints.
+
 ``--label`` defaults to ``PRESET_LABEL``, the runs of today's preset (``main`` holds the earlier
 preset's). ``--table`` prints the kept runs of ``--label`` as the README's markdown
 table: per run, its periodic evaluations, the final 32-episode return, DQN-normalised, the DQN
@@ -93,8 +98,10 @@ class Job:
         seed: int,
         flags: list[str],
         work: Path | None = None,
+        weights: Path | None = None,
     ) -> None:
         self.label, self.out, self.game, self.seed = label, out, game, seed
+        self.weights = weights
         if work is None:  # a folder of its own, removed with the run directory
             self.run_dir = Path(tempfile.mkdtemp(prefix=f"minatar-{game}-s{seed}-")) / "run"
             self.scratch = self.run_dir.parent
@@ -177,6 +184,10 @@ class Job:
             result = json.loads((self.run_dir / "eval.json").read_text())
             self.summary["final_return_mean"] = result["return_mean"]
         (folder / "run_summary.json").write_text(json.dumps(self.summary, indent=1) + "\n")
+        final = self.run_dir / "checkpoints" / "final.pt"
+        if self.weights is not None and final.is_file():
+            (self.weights / self.label).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(final, self.weights / self.label / f"{self.game}-s{self.seed}.pt")
         done = all(self.summary.get(s, {}).get("exit_status") == 0 for s in ("train", "eval"))
         if done or self.scratch != self.run_dir:  # a failed run in --work-dir stays to resume
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -427,6 +438,12 @@ def main() -> None:
         "folder each); a run found there is resumed from its last checkpoint, or only "
         "evaluated if it has final weights",
     )
+    parser.add_argument(
+        "--keep-weights",
+        type=Path,
+        default=None,
+        help="copy each finished run's final weights to DIR/<label>/<Game>-s<seed>.pt",
+    )
     args, extra = parser.parse_known_args()
     extra = [x for x in extra if x != "--"]
     if args.table:
@@ -459,7 +476,11 @@ def make_jobs(args: argparse.Namespace, extra: list[str]) -> list[Job]:
         for game in args.games:
             for label, flags in labels.items():
                 flags_all = [*flags, *extra]
-                jobs.append(Job(label, root / label, game, seed, flags_all, args.work_dir))
+                jobs.append(
+                    Job(
+                        label, root / label, game, seed, flags_all, args.work_dir, args.keep_weights
+                    )
+                )
     return jobs
 
 

@@ -74,6 +74,20 @@ def test_a_job_keeps_the_run_files_and_its_summary(runner, tmp_path, monkeypatch
     assert summary["eval"]["peak_rss_mib"] == 120.0 and not job.run_dir.exists()
 
 
+def test_keep_weights_copies_the_final_weights_out_of_the_run(runner, tmp_path):
+    weights = tmp_path / "weights"
+    job = runner.Job("main", tmp_path / "out", "Freeway", 2, [], None, weights)
+    write_run(job.run_dir.parent, "run", "MinAtar/Freeway-v0", 2, 16.0, "minatar")
+    (job.run_dir / "checkpoints").mkdir()
+    (job.run_dir / "checkpoints" / "final.pt").write_bytes(b"weights")
+    (job.run_dir / "checkpoints" / "latest.pt").write_bytes(b"state")
+    assert not job.finished(0, 100.0, 1) and job.finished(0, 120.0, 1)
+    assert [p.name for p in (weights / "main").iterdir()] == ["Freeway-s2.pt"]
+    assert (weights / "main" / "Freeway-s2.pt").read_bytes() == b"weights"
+    assert not job.run_dir.exists()
+    assert not any(p.suffix == ".pt" for p in (tmp_path / "out").rglob("*"))
+
+
 def test_help_runs():
     out = subprocess.run([sys.executable, str(SCRIPT), "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--ablation-table" in out.stdout
@@ -82,7 +96,7 @@ def test_help_runs():
 def test_labels_run_some_of_the_ablation_agents(runner, tmp_path):
     args = argparse.Namespace(
         ablation=True, labels=["no-consistency", "full"], results=tmp_path, label="main",
-        seeds=[1, 0], games=["Breakout", "SpaceInvaders"], work_dir=None,
+        seeds=[1, 0], games=["Breakout", "SpaceInvaders"], work_dir=None, keep_weights=None,
     )  # fmt: skip
     jobs = runner.make_jobs(args, ["--env-steps", "50000"])
     # seed, then game, then the agents in the ablation's own order

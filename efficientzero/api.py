@@ -211,9 +211,10 @@ def evaluate(
     ``episodes`` (default the config's ``eval_episodes``) run in parallel with environment
     seeds ``seed .. seed + episodes - 1``; ``video`` records the first one as mp4. The summary
     is written to ``out`` (default ``eval.json`` in the run directory, or next to the
-    checkpoint) and one row per episode to ``eval_episodes.csv`` beside it. ``num_threads``:
-    torch's intra-op threads (default the run's ``num_threads``, as in training; 0 leaves
-    torch's default), so an evaluation beside another run keeps to the core it trained on.
+    checkpoint) and one row per episode beside it (``eval_episodes.csv``; for an ``out`` of
+    another name, ``NAME_episodes.csv``). ``num_threads``: torch's intra-op threads (default
+    the run's ``num_threads``, as in training; 0 leaves torch's default), so an evaluation
+    beside another run keeps to the core it trained on.
     ``num_simulations``: simulations per search (default the run's ``num_simulations``), to
     see what the same weights do with a larger or smaller search; the summary records it.
     """

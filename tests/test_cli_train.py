@@ -96,6 +96,9 @@ def test_train_writes_the_run_directory(tmp_path, capsys, monkeypatch):
     args = ["eval", "--run-dir", str(run_dir), "--episodes", "1", "--out", str(out)]
     assert main([*args, "--num-simulations", "3"]) == 0
     assert set(searched) == {3} and json.loads(out.read_text())["num_simulations"] == 3
+    # a summary of another name keeps its own per-episode rows; eval.json's stay as they were
+    assert (tmp_path / "eval-3_episodes.csv").read_text().count("\n") == 2
+    assert len((run_dir / "eval_episodes.csv").read_text().splitlines()) == 2
     searched.clear()
     assert main(args) == 0
     trained = json.loads((run_dir / "config.json").read_text())["num_simulations"]

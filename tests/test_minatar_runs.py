@@ -249,3 +249,16 @@ def test_the_preset_label_holds_runs_of_the_current_preset(runner):
         preset = json.loads(json.dumps(preset))  # tuples as JSON keeps them: lists
         differ = {k: (saved[k], preset.get(k)) for k in saved if saved[k] != preset.get(k)}
         assert not differ, f"{path.parent.name} trained another config: {differ}"
+
+
+def test_eval_simulations_table_has_a_column_per_search_budget(tmp_path):
+    script = load_benchmark("minatar_eval_simulations")
+    for run, simulations, mean in [
+        ("Freeway-s2", 64, 21.5), ("Freeway-s2", 16, 16.0), ("Asterix-s1", 16, 1.25),
+    ]:  # fmt: skip
+        summary = {"return_mean": mean, "wall_seconds": simulations * 2.0}
+        (tmp_path / f"{run}-n{simulations}.json").write_text(json.dumps(summary))
+    lines = script.table(tmp_path).splitlines()
+    assert lines[0] == "| run | 16 simulations | 64 simulations |"
+    assert lines[2] == "| Asterix-s1 | 1.25 (32 s) | – |"
+    assert lines[3] == "| Freeway-s2 | 16.00 (32 s) | 21.50 (128 s) |"

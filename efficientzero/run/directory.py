@@ -98,8 +98,12 @@ class RunDirectory:
 
 
 def eval_episodes_path(summary: Path) -> Path:
-    """Where the per-episode rows of an evaluation summary go (next to it)."""
-    return summary.with_name(EVAL_EPISODES_FILE)
+    """Where the per-episode rows of an evaluation summary go (next to it): ``eval_episodes.csv``
+    beside ``eval.json``, ``NAME_episodes.csv`` beside any other ``NAME.json`` (so that several
+    summaries written to one folder with ``--out`` keep their own rows)."""
+    if summary.name == EVAL_FILE:
+        return summary.with_name(EVAL_EPISODES_FILE)
+    return summary.with_name(f"{summary.stem}_episodes.csv")
 
 
 __all__ = [

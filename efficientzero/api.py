@@ -157,7 +157,7 @@ class Agent:
 
     def __init__(self, model: AgentModel, config: Config, seed: int = 0) -> None:
         self.model = model
-        self.config = config
+        self.config = config.for_evaluation()  # eval_num_simulations, where set
         self.rng = np.random.default_rng(seed)
         self.searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
         self.frames: list[np.ndarray] = []
@@ -215,8 +215,9 @@ def evaluate(
     another name, ``NAME_episodes.csv``). ``num_threads``: torch's intra-op threads (default
     the run's ``num_threads``, as in training; 0 leaves torch's default), so an evaluation
     beside another run keeps to the core it trained on.
-    ``num_simulations``: simulations per search (default the run's ``num_simulations``), to
-    see what the same weights do with a larger or smaller search; the summary records it.
+    ``num_simulations``: simulations per search (default the run's ``eval_num_simulations``, or
+    its ``num_simulations`` where that is None), to see what the same weights do with a larger
+    or smaller search; the summary records it.
     """
     if num_threads is not None and num_threads < 0:
         raise ConfigError(f"num_threads must be >= 0, got {num_threads}")
@@ -228,7 +229,7 @@ def evaluate(
     model, config, counters = _load_model(checkpoint, torch_device)
     config = config.replace(device=device)
     if num_simulations is not None:
-        config = config.replace(num_simulations=num_simulations)
+        config = config.replace(eval_num_simulations=num_simulations)
     threads = config.num_threads if num_threads is None else num_threads
     if threads > 0:
         torch.set_num_threads(threads)
@@ -250,7 +251,7 @@ def evaluate(
         "checkpoint": str(checkpoint),
         "env_steps": counters.get("env_steps"),
         "updates": counters.get("updates"),
-        "num_simulations": config.num_simulations,
+        "num_simulations": config.for_evaluation().num_simulations,
         "episodes": len(result.returns),
         "seeds": result.seeds,
         "returns": result.returns,

@@ -171,7 +171,8 @@ def _eval_parser(parser: argparse.ArgumentParser) -> None:
         "--num-simulations",
         type=int,
         default=None,
-        help="simulations per search (default: the run's num_simulations)",
+        help="simulations per search (default: the run's eval_num_simulations, else its "
+        "num_simulations)",
     )
 
 

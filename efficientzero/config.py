@@ -182,6 +182,8 @@ class Config:
     """Gumbel search: actions considered at the root."""
     num_simulations: int = positive(50)
     """Simulations per search."""
+    eval_num_simulations: int | None = positive_or_none(None)
+    """Simulations per search when the agent is evaluated (periodic evaluations, `efficientzero eval`, `load_agent`); None: num_simulations. Training's searches (self-play, reanalysis) keep num_simulations."""
     search_threads: int = positive(1)
     """Numba threads sharing the roots of each search's tree kernels (1: the serial kernels; results are the same)."""
     cuda_graphs: bool = False
@@ -401,6 +403,13 @@ class Config:
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)
+
+    def for_evaluation(self) -> Config:
+        """This config as evaluation searches with it: ``eval_num_simulations``, where set, as
+        ``num_simulations``."""
+        if self.eval_num_simulations is None:
+            return self
+        return self.replace(num_simulations=self.eval_num_simulations)
 
     def validate(self) -> Config:
         """Raise ConfigError naming the first out-of-range or contradictory value; return self."""

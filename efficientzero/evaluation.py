@@ -53,11 +53,13 @@ def evaluate_episodes(
     seed: int = 0,
     video_path: Path | None = None,
 ) -> EvalResult:
-    """Play ``episodes`` episodes with seeds ``seed .. seed + episodes - 1``.
+    """Play ``episodes`` episodes with seeds ``seed .. seed + episodes - 1``, greedily, each
+    search with ``config.eval_num_simulations`` simulations (``num_simulations`` where None).
 
     With ``video_path`` the first episode's rendered frames are written there (the factory must
     then create environments with ``render_mode="rgb_array"``).
     """
+    config = config.for_evaluation()
     envs = [make_env() for _ in range(episodes)]
     rng = np.random.default_rng(seed)
     searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)

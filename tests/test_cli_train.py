@@ -108,6 +108,34 @@ def test_train_writes_the_run_directory(tmp_path, capsys, monkeypatch):
     assert main([*args, "--num-simulations", "0"]) == 2
     assert "num_simulations must be >= 1" in capsys.readouterr().err
 
+    # a run trained with eval_num_simulations evaluates with it (periodic evaluations, eval and
+    # load_agent), while self-play searches with num_simulations
+    import efficientzero.actor as actor
+    from efficientzero.api import load_agent
+
+    acted: list[int] = []
+
+    def selfplay_spy(config, *args, **kwargs):
+        acted.append(config.num_simulations)
+        return plan(config, *args, **kwargs)
+
+    monkeypatch.setattr(actor, "plan", selfplay_spy)
+    other = tmp_path / "eval-sims"
+    searched.clear()
+    assert main(["train", "--run-dir", str(other), *TINY, "--eval-num-simulations", "5"]) == 0
+    assert set(searched) == {5} and set(acted) == {trained}  # evaluations, self-play
+    assert read_metrics(other)[-1]["eval_episodes"] == 2
+    searched.clear()
+    assert main(["eval", "--run-dir", str(other), "--episodes", "1"]) == 0
+    assert (
+        set(searched) == {5}
+        and json.loads((other / "eval.json").read_text())["num_simulations"] == 5
+    )
+    assert main(["eval", "--run-dir", str(other), "--episodes", "1", "--num-simulations", "2"]) == 0
+    assert json.loads((other / "eval.json").read_text())["num_simulations"] == 2
+    agent = load_agent(other)
+    assert agent.config.num_simulations == 5
+
     # an existing run directory is never overwritten without --resume
     before = (run_dir / "config.json").read_text()
     assert main(["train", "--run-dir", str(run_dir), *TINY]) == 2

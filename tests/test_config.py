@@ -38,6 +38,7 @@ def test_presets_validate():
     ("changes", "message"),
     [
         ({"num_simulations": 0}, "num_simulations"),
+        ({"eval_num_simulations": 0}, "eval_num_simulations"),
         ({"discount": 1.5}, "discount"),
         ({"reanalyze_ratio": -0.1}, "reanalyze_ratio"),
         ({"temperatures": (1.0,)}, "temperatures"),
@@ -48,6 +49,13 @@ def test_presets_validate():
 def test_validation_names_the_field(changes, message):
     with pytest.raises(ConfigError, match=message):
         make_preset("cartpole").replace(**changes).validate()
+
+
+def test_evaluation_searches_with_eval_num_simulations_where_set():
+    config = make_preset("cartpole")
+    assert config.eval_num_simulations is None and config.for_evaluation() is config
+    larger = config.replace(eval_num_simulations=64)
+    assert larger.for_evaluation().num_simulations == 64 and larger.num_simulations == 16
 
 
 def test_unknown_field_and_preset_suggest():

@@ -205,6 +205,7 @@ def evaluate(
     device: str = "auto",
     num_threads: int | None = None,
     num_simulations: int | None = None,
+    pb_c_init: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a finished run (its final weights) or a checkpoint file; returns the summary.
 
@@ -217,12 +218,15 @@ def evaluate(
     beside another run keeps to the core it trained on.
     ``num_simulations``: simulations per search (default the run's ``eval_num_simulations``, or
     its ``num_simulations`` where that is None), to see what the same weights do with a larger
-    or smaller search; the summary records it.
+    or smaller search; ``pb_c_init`` the same for the pUCT exploration constant (default the
+    run's). The summary records both.
     """
     if num_threads is not None and num_threads < 0:
         raise ConfigError(f"num_threads must be >= 0, got {num_threads}")
     if num_simulations is not None and num_simulations < 1:
         raise ConfigError(f"num_simulations must be >= 1, got {num_simulations}")
+    if pb_c_init is not None and pb_c_init < 0:
+        raise ConfigError(f"pb_c_init must be >= 0, got {pb_c_init}")
     path = Path(path)
     checkpoint = _checkpoint_of(path)
     torch_device = resolve_device(device)
@@ -230,6 +234,8 @@ def evaluate(
     config = config.replace(device=device)
     if num_simulations is not None:
         config = config.replace(eval_num_simulations=num_simulations)
+    if pb_c_init is not None:
+        config = config.replace(pb_c_init=pb_c_init)
     threads = config.num_threads if num_threads is None else num_threads
     if threads > 0:
         torch.set_num_threads(threads)
@@ -252,6 +258,7 @@ def evaluate(
         "env_steps": counters.get("env_steps"),
         "updates": counters.get("updates"),
         "num_simulations": config.for_evaluation().num_simulations,
+        "pb_c_init": config.pb_c_init,
         "episodes": len(result.returns),
         "seeds": result.seeds,
         "returns": result.returns,

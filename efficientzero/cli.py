@@ -174,6 +174,12 @@ def _eval_parser(parser: argparse.ArgumentParser) -> None:
         help="simulations per search (default: the run's eval_num_simulations, else its "
         "num_simulations)",
     )
+    parser.add_argument(
+        "--pb-c-init",
+        type=float,
+        default=None,
+        help="pUCT exploration constant of the searches (default: the run's pb_c_init)",
+    )
 
 
 def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
@@ -188,6 +194,7 @@ def cmd_eval(args: argparse.Namespace, rest: list[str]) -> int:
         device=args.device,
         num_threads=args.num_threads,
         num_simulations=args.num_simulations,
+        pb_c_init=args.pb_c_init,
     )
     print(json.dumps(summary))
     return 0

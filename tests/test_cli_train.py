@@ -133,6 +133,23 @@ def test_train_writes_the_run_directory(tmp_path, capsys, monkeypatch):
     )
     assert main(["eval", "--run-dir", str(other), "--episodes", "1", "--num-simulations", "2"]) == 0
     assert json.loads((other / "eval.json").read_text())["num_simulations"] == 2
+
+    # --pb-c-init: the same weights searched with another exploration constant
+    constants: list[float] = []
+
+    def constant_spy(config, *args, **kwargs):
+        constants.append(config.pb_c_init)
+        return plan(config, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "plan", constant_spy)
+    assert main(["eval", "--run-dir", str(other), "--episodes", "1", "--pb-c-init", "0.5"]) == 0
+    assert (
+        set(constants) == {0.5}
+        and json.loads((other / "eval.json").read_text())["pb_c_init"] == 0.5
+    )
+    capsys.readouterr()
+    assert main(["eval", "--run-dir", str(other), "--pb-c-init", "-1"]) == 2
+    assert "pb_c_init must be >= 0" in capsys.readouterr().err
     agent = load_agent(other)
     assert agent.config.num_simulations == 5
 

@@ -251,14 +251,18 @@ def test_the_preset_label_holds_runs_of_the_current_preset(runner):
         assert not differ, f"{path.parent.name} trained another config: {differ}"
 
 
-def test_eval_simulations_table_has_a_column_per_search_budget(tmp_path):
-    script = load_benchmark("minatar_eval_simulations")
-    for run, simulations, mean in [
-        ("Freeway-s2", 64, 21.5), ("Freeway-s2", 16, 16.0), ("Asterix-s1", 16, 1.25),
+def test_eval_search_table_has_a_column_per_search_setting(tmp_path):
+    script = load_benchmark("minatar_eval_search")
+    for name, mean, seconds in [
+        ("Freeway-s2-n64-c1.25", 21.5, 128), ("Freeway-s2-n16-c1.25", 16.0, 32),
+        ("Freeway-s2-n16-c0.5", 27.0, 30), ("Asterix-s1-n16-c1.25", 1.25, 10),
     ]:  # fmt: skip
-        summary = {"return_mean": mean, "wall_seconds": simulations * 2.0}
-        (tmp_path / f"{run}-n{simulations}.json").write_text(json.dumps(summary))
+        summary = {"return_mean": mean, "wall_seconds": seconds}
+        (tmp_path / f"{name}.json").write_text(json.dumps(summary))
+    (tmp_path / "notes.json").write_text("{}")  # not an evaluation of this script: skipped
     lines = script.table(tmp_path).splitlines()
-    assert lines[0] == "| run | 16 simulations | 64 simulations |"
-    assert lines[2] == "| Asterix-s1 | 1.25 (32 s) | – |"
-    assert lines[3] == "| Freeway-s2 | 16.00 (32 s) | 21.50 (128 s) |"
+    assert lines[0] == (
+        "| run | 16 simulations, c 1.25 | 16 simulations, c 0.5 | 64 simulations, c 1.25 |"
+    )
+    assert lines[2] == "| Asterix-s1 | 1.25 (10 s) | – | – |"
+    assert lines[3] == "| Freeway-s2 | 16.00 (32 s) | 27.00 (30 s) | 21.50 (128 s) |"

@@ -157,7 +157,7 @@ class Agent:
 
     def __init__(self, model: AgentModel, config: Config, seed: int = 0) -> None:
         self.model = model
-        self.config = config.for_evaluation()  # eval_num_simulations, where set
+        self.config = config.for_evaluation()  # eval_num_simulations / eval_pb_c_init, where set
         self.rng = np.random.default_rng(seed)
         self.searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
         self.frames: list[np.ndarray] = []
@@ -219,7 +219,7 @@ def evaluate(
     ``num_simulations``: simulations per search (default the run's ``eval_num_simulations``, or
     its ``num_simulations`` where that is None), to see what the same weights do with a larger
     or smaller search; ``pb_c_init`` the same for the pUCT exploration constant (default the
-    run's). The summary records both.
+    run's ``eval_pb_c_init``, else its ``pb_c_init``). The summary records both.
     """
     if num_threads is not None and num_threads < 0:
         raise ConfigError(f"num_threads must be >= 0, got {num_threads}")
@@ -235,7 +235,7 @@ def evaluate(
     if num_simulations is not None:
         config = config.replace(eval_num_simulations=num_simulations)
     if pb_c_init is not None:
-        config = config.replace(pb_c_init=pb_c_init)
+        config = config.replace(eval_pb_c_init=pb_c_init)
     threads = config.num_threads if num_threads is None else num_threads
     if threads > 0:
         torch.set_num_threads(threads)
@@ -258,7 +258,7 @@ def evaluate(
         "env_steps": counters.get("env_steps"),
         "updates": counters.get("updates"),
         "num_simulations": config.for_evaluation().num_simulations,
-        "pb_c_init": config.pb_c_init,
+        "pb_c_init": config.for_evaluation().pb_c_init,
         "episodes": len(result.returns),
         "seeds": result.seeds,
         "returns": result.returns,

@@ -178,7 +178,8 @@ def _eval_parser(parser: argparse.ArgumentParser) -> None:
         "--pb-c-init",
         type=float,
         default=None,
-        help="pUCT exploration constant of the searches (default: the run's pb_c_init)",
+        help="pUCT exploration constant of the searches (default: the run's eval_pb_c_init, "
+        "else its pb_c_init)",
     )
 
 

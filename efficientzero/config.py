@@ -66,6 +66,10 @@ def non_negative_or_none(default: int | None) -> Any:
     return checked(default, lambda v: v is None or (_is_int(v) and v >= 0), "be >= 0 or None")
 
 
+def non_negative_float_or_none(default: float | None) -> Any:
+    return checked(default, lambda v: v is None or v >= 0, "be >= 0 or None")
+
+
 def _is_device(name: Any) -> bool:
     return isinstance(name, str) and (name in ("auto", "cpu") or name.startswith("cuda"))
 
@@ -194,6 +198,8 @@ class Config:
     """pUCT exploration: c(N) = log((N + pb_c_base + 1) / pb_c_base) + pb_c_init."""
     pb_c_init: float = non_negative(1.25)
     """pUCT exploration constant."""
+    eval_pb_c_init: float | None = non_negative_float_or_none(None)
+    """pUCT exploration constant when the agent is evaluated (as eval_num_simulations); None: pb_c_init. With few simulations a lower constant lets the greedy search follow value differences rather than the prior (docs/minatar.md, "Evaluating the same weights with another search")."""
     dirichlet_alpha: float = above_zero(0.3)
     """Dirichlet concentration of the root exploration noise."""
     root_exploration_fraction: float = fraction(0.25)
@@ -405,11 +411,14 @@ class Config:
         return cls(**values)
 
     def for_evaluation(self) -> Config:
-        """This config as evaluation searches with it: ``eval_num_simulations``, where set, as
-        ``num_simulations``."""
-        if self.eval_num_simulations is None:
-            return self
-        return self.replace(num_simulations=self.eval_num_simulations)
+        """This config as evaluation searches with it: ``eval_num_simulations`` and
+        ``eval_pb_c_init``, where set, as ``num_simulations`` and ``pb_c_init``."""
+        changes: dict[str, Any] = {}
+        if self.eval_num_simulations is not None:
+            changes["num_simulations"] = self.eval_num_simulations
+        if self.eval_pb_c_init is not None:
+            changes["pb_c_init"] = self.eval_pb_c_init
+        return self.replace(**changes) if changes else self
 
     def validate(self) -> Config:
         """Raise ConfigError naming the first out-of-range or contradictory value; return self."""

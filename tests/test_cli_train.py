@@ -108,22 +108,33 @@ def test_train_writes_the_run_directory(tmp_path, capsys, monkeypatch):
     assert main([*args, "--num-simulations", "0"]) == 2
     assert "num_simulations must be >= 1" in capsys.readouterr().err
 
-    # a run trained with eval_num_simulations evaluates with it (periodic evaluations, eval and
-    # load_agent), while self-play searches with num_simulations
+    # a run trained with eval_num_simulations and eval_pb_c_init evaluates with them (periodic
+    # evaluations, eval and load_agent), while self-play searches with num_simulations, pb_c_init
     import efficientzero.actor as actor
     from efficientzero.api import load_agent
 
-    acted: list[int] = []
+    acted: list[tuple[int, float]] = []
+    evaluated: list[float] = []
 
     def selfplay_spy(config, *args, **kwargs):
-        acted.append(config.num_simulations)
+        acted.append((config.num_simulations, config.pb_c_init))
         return plan(config, *args, **kwargs)
 
+    def evaluation_spy(config, *args, **kwargs):
+        evaluated.append(config.pb_c_init)
+        return spy(config, *args, **kwargs)
+
     monkeypatch.setattr(actor, "plan", selfplay_spy)
+    monkeypatch.setattr(evaluation, "plan", evaluation_spy)
     other = tmp_path / "eval-sims"
     searched.clear()
-    assert main(["train", "--run-dir", str(other), *TINY, "--eval-num-simulations", "5"]) == 0
-    assert set(searched) == {5} and set(acted) == {trained}  # evaluations, self-play
+    train_args = ["--eval-num-simulations", "5", "--eval-pb-c-init", "0.75"]
+    assert main(["train", "--run-dir", str(other), *TINY, *train_args]) == 0
+    trained_c = json.loads((other / "config.json").read_text())["pb_c_init"]
+    assert trained_c != 0.75
+    assert set(searched) == {5} and set(evaluated) == {0.75}  # periodic evaluations
+    assert set(acted) == {(trained, trained_c)}  # self-play
+    monkeypatch.setattr(evaluation, "plan", spy)
     assert read_metrics(other)[-1]["eval_episodes"] == 2
     searched.clear()
     assert main(["eval", "--run-dir", str(other), "--episodes", "1"]) == 0
@@ -150,8 +161,10 @@ def test_train_writes_the_run_directory(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     assert main(["eval", "--run-dir", str(other), "--pb-c-init", "-1"]) == 2
     assert "pb_c_init must be >= 0" in capsys.readouterr().err
+    assert main(["eval", "--run-dir", str(other), "--episodes", "1"]) == 0
+    assert json.loads((other / "eval.json").read_text())["pb_c_init"] == 0.75  # the run's own
     agent = load_agent(other)
-    assert agent.config.num_simulations == 5
+    assert (agent.config.num_simulations, agent.config.pb_c_init) == (5, 0.75)
 
     # an existing run directory is never overwritten without --resume
     before = (run_dir / "config.json").read_text()

@@ -39,6 +39,7 @@ def test_presets_validate():
     [
         ({"num_simulations": 0}, "num_simulations"),
         ({"eval_num_simulations": 0}, "eval_num_simulations"),
+        ({"eval_pb_c_init": -0.5}, "eval_pb_c_init"),
         ({"discount": 1.5}, "discount"),
         ({"reanalyze_ratio": -0.1}, "reanalyze_ratio"),
         ({"temperatures": (1.0,)}, "temperatures"),
@@ -56,6 +57,9 @@ def test_evaluation_searches_with_eval_num_simulations_where_set():
     assert config.eval_num_simulations is None and config.for_evaluation() is config
     larger = config.replace(eval_num_simulations=64)
     assert larger.for_evaluation().num_simulations == 64 and larger.num_simulations == 16
+    greedier = larger.replace(eval_pb_c_init=0.5).for_evaluation()
+    assert (greedier.num_simulations, greedier.pb_c_init) == (64, 0.5)
+    assert config.replace(eval_pb_c_init=0.5).for_evaluation().num_simulations == 16
 
 
 def test_unknown_field_and_preset_suggest():

@@ -246,7 +246,9 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """Evaluate the learner's weights now; the row goes to metrics.jsonl. The time it takes
-        counts as the "evaluate" phase (the row's ``phase_seconds`` are those before it)."""
+        counts as the "evaluate" phase (the row's ``phase_seconds`` are those before it) and is
+        the row's ``eval_seconds``: weights copied and loaded, episodes played."""
+        before = self.counters.phase_seconds.get("evaluate", 0.0)
         with self.timed("evaluate"):
             record = evaluation_record(
                 self.config,
@@ -256,6 +258,7 @@ class Trainer:
                 self.recent_returns,
                 self.last_metrics,
             )
+        record["eval_seconds"] = round(self.counters.phase_seconds["evaluate"] - before, 2)
         if self.config.explore_epsilon > 0:
             held, searched = self.explored
             record["explore_probability"] = explore_probability(self.config, self.counters.updates)
@@ -385,8 +388,9 @@ def evaluation_record(
     """Evaluate ``weights`` during training and build the metrics.jsonl row.
 
     ``periodic_eval_episodes`` episodes (default ``eval_episodes``), seeds from ``env_steps``.
-    ``wall_seconds`` is the clock when the evaluation began; ``eval_seconds`` what it took (a
-    later row's ``wall_seconds`` includes it); ``phase_seconds`` the trainer's time in each phase
+    ``wall_seconds`` is the clock when the evaluation began; ``eval_seconds`` what the episodes
+    took (``Trainer.evaluate`` widens it to its whole "evaluate" phase; a later row's
+    ``wall_seconds`` includes it); ``phase_seconds`` the trainer's time in each phase
     of its loop up to the evaluation (``schedule.PHASES``; the rest of ``wall_seconds`` is its
     bookkeeping and the progress line).
     """

@@ -199,7 +199,7 @@ class Config:
     pb_c_init: float = non_negative(1.25)
     """pUCT exploration constant."""
     eval_pb_c_init: float | None = non_negative_float_or_none(None)
-    """pUCT exploration constant when the agent is evaluated (as eval_num_simulations); None: pb_c_init. With few simulations a lower constant lets the greedy search follow value differences rather than the prior (docs/minatar.md, "Evaluating the same weights with another search")."""
+    """pUCT exploration constant when the agent is evaluated (as eval_num_simulations); None: pb_c_init. With few simulations a lower constant lets the greedy search follow value differences rather than the prior; on MinAtar 0.5 helped one run of seven much and the rest little (docs/minatar.md, "Evaluating the same weights with another search")."""
     dirichlet_alpha: float = above_zero(0.3)
     """Dirichlet concentration of the root exploration noise."""
     root_exploration_fraction: float = fraction(0.25)

@@ -251,14 +251,15 @@ def evaluate(
         seed=seed,
         video_path=Path(video) if video is not None else None,
     )
+    searched = config.for_evaluation()
     summary = {
         "env_id": config.env_id,
         "preset": config.preset,
         "checkpoint": str(checkpoint),
         "env_steps": counters.get("env_steps"),
         "updates": counters.get("updates"),
-        "num_simulations": config.for_evaluation().num_simulations,
-        "pb_c_init": config.for_evaluation().pb_c_init,
+        "num_simulations": searched.num_simulations,
+        "pb_c_init": searched.pb_c_init,
         "episodes": len(result.returns),
         "seeds": result.seeds,
         "returns": result.returns,

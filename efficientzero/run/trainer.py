@@ -388,14 +388,13 @@ def evaluation_record(
     """Evaluate ``weights`` during training and build the metrics.jsonl row.
 
     ``periodic_eval_episodes`` episodes (default ``eval_episodes``), seeds from ``env_steps``.
-    ``wall_seconds`` is the clock when the evaluation began; ``eval_seconds`` what the episodes
-    took (``Trainer.evaluate`` widens it to its whole "evaluate" phase; a later row's
-    ``wall_seconds`` includes it); ``phase_seconds`` the trainer's time in each phase
+    ``wall_seconds`` is the clock when the evaluation began (``Trainer.evaluate`` adds
+    ``eval_seconds``, what its "evaluate" phase took; a later row's ``wall_seconds`` includes
+    it); ``phase_seconds`` the trainer's time in each phase
     of its loop up to the evaluation (``schedule.PHASES``; the rest of ``wall_seconds`` is its
     bookkeeping and the progress line).
     """
     model.net.load_state_dict(weights)
-    start = time.perf_counter()
     result = evaluate_episodes(
         config,
         model,
@@ -411,7 +410,6 @@ def evaluation_record(
         "eval_return_mean": result.mean,
         "eval_return_std": result.std,
         "eval_episodes": len(result.returns),
-        "eval_seconds": round(time.perf_counter() - start, 2),
         "phase_seconds": {
             phase: round(counters.phase_seconds.get(phase, 0.0), 2) for phase in PHASES
         },

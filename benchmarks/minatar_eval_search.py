@@ -2,16 +2,20 @@
 simulations and pUCT exploration constant.
 
     python benchmarks/minatar_eval_search.py WEIGHTS.pt ... [--simulations 16 32 64] \\
-        [--pb-c-init 1.25 0.5]
-    python benchmarks/minatar_eval_search.py --table
+        [--pb-c-init 1.25 0.5] [--label LABEL]
+    python benchmarks/minatar_eval_search.py --table [--label LABEL]
 
-For each checkpoint (kept by ``benchmarks/minatar_runs.py --keep-weights DIR``, named
-``<Game>-s<seed>.pt``) and each pair of a number of simulations and a ``pb_c_init``, runs
-``efficientzero eval --checkpoint FILE --num-simulations N --pb-c-init C`` with the runner's
-protocol (32 greedy episodes, seeds 10000-10031, one intra-op thread) and keeps its summary as
-``benchmarks/results/minatar/eval-search/<Game>-s<seed>-n<N>-c<C>.json`` (with the seconds it
-took) and its ``_episodes.csv``. ``--table`` prints them as markdown: one row per run, one
-column per search setting (mean return over the 32 episodes, and the evaluation's seconds).
+For each checkpoint (kept by ``benchmarks/minatar_runs.py --keep-weights DIR`` as
+``DIR/<label>/<Game>-s<seed>.pt``) and each pair of a number of simulations and a
+``pb_c_init``, runs ``efficientzero eval --checkpoint FILE --num-simulations N --pb-c-init C``
+with the runner's protocol (32 greedy episodes, seeds 10000-10031, one intra-op thread) and
+keeps its summary as
+``benchmarks/results/minatar/eval-search/<label>/<Game>-s<seed>-n<N>-c<C>.json`` (with the
+seconds it took) and its ``_episodes.csv``. The label is the checkpoint's folder unless
+``--label`` names one, so runs of two labels with the same game and seed stay apart.
+``--table`` prints one label's evaluations (default: the preset's runs, ``PRESET_LABEL`` of
+``minatar_runs.py``) as markdown: one row per run, one column per search setting (mean return
+over the 32 episodes, and the evaluation's seconds).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "results" / "minatar" / "eval-search"
+PRESET_LABEL = "one-hot-explore-decay30"  # minatar_runs.PRESET_LABEL (tests hold them equal)
 EPISODES, SEED = 32, 10_000
 NAME = re.compile(r"^(?P<run>.+)-n(?P<simulations>\d+)-c(?P<constant>[0-9.]+)$")
 
@@ -80,20 +85,28 @@ def main() -> None:
     parser.add_argument("weights", type=Path, nargs="*", help="<Game>-s<seed>.pt files")
     parser.add_argument("--simulations", type=int, nargs="+", default=[16])
     parser.add_argument("--pb-c-init", type=float, nargs="+", default=[1.25])
-    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--out", type=Path, default=OUT, help="holds a folder per label")
+    parser.add_argument(
+        "--label",
+        help="the runs' label: where their evaluations go (default: each checkpoint's folder) "
+        f"or which --table prints (default: {PRESET_LABEL})",
+    )
     parser.add_argument("--table", action="store_true", help="print the kept evaluations")
     args = parser.parse_args()
     if args.table:
-        print(table(args.out))
+        print(table(args.out / (args.label or PRESET_LABEL)))
         return
     if not args.weights:
         parser.error("name the checkpoints to evaluate, or pass --table")
-    args.out.mkdir(parents=True, exist_ok=True)
     for weights in args.weights:
+        label = args.label or weights.resolve().parent.name
+        out = args.out / label
+        out.mkdir(parents=True, exist_ok=True)
         for simulations in args.simulations:
             for constant in args.pb_c_init:
-                summary = evaluate(weights, simulations, constant, args.out)
-                row = {"run": weights.stem, "simulations": simulations, "pb_c_init": constant}
+                summary = evaluate(weights, simulations, constant, out)
+                row = {"label": label, "run": weights.stem}
+                row |= {"simulations": simulations, "pb_c_init": constant}
                 print(json.dumps(row | {k: summary[k] for k in ("return_mean", "wall_seconds")}))
 
 

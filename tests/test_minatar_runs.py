@@ -266,3 +266,29 @@ def test_eval_search_table_has_a_column_per_search_setting(tmp_path):
     )
     assert lines[2] == "| Asterix-s1 | 1.25 (10 s) | – | – |"
     assert lines[3] == "| Freeway-s2 | 16.00 (32 s) | 27.00 (30 s) | 21.50 (128 s) |"
+
+
+def test_eval_search_files_each_label_apart(runner, tmp_path, monkeypatch):
+    script = load_benchmark("minatar_eval_search")
+    assert script.PRESET_LABEL == runner.PRESET_LABEL  # --table's default is the preset's runs
+    calls = []
+
+    def evaluate(weights, simulations, constant, out):
+        calls.append((weights.stem, out))
+        return {"return_mean": 1.0, "wall_seconds": 2.0}
+
+    monkeypatch.setattr(script, "evaluate", evaluate)
+    kept = [tmp_path / "keep" / label / "Freeway-s0.pt" for label in ("preset", "pb-c-0.5")]
+    for path in kept:
+        path.parent.mkdir(parents=True)
+        path.touch()
+    out = tmp_path / "eval-search"
+    monkeypatch.setattr(sys, "argv", ["x", *map(str, kept), "--out", str(out)])
+    script.main()
+    monkeypatch.setattr(sys, "argv", ["x", str(kept[0]), "--out", str(out), "--label", "other"])
+    script.main()
+    assert calls == [
+        ("Freeway-s0", out / "preset"),
+        ("Freeway-s0", out / "pb-c-0.5"),
+        ("Freeway-s0", out / "other"),
+    ]

@@ -18,7 +18,8 @@ in a process of its own (``--parallel`` at a time, default 2: one per core of a 
 When both finish, the run directory's ``config.json``, ``metrics.jsonl``, ``eval.json`` and
 ``eval_episodes.csv`` (not its checkpoints) are copied to
 ``benchmarks/results/minatar/<label>/<Game>-s<seed>/`` with ``run_summary.json``: the commands,
-train and eval wall seconds, peak RSS (``wait4``) and how many ran side by side. Those folders
+train and eval wall seconds, peak RSS (``wait4``), how many ran side by side and the machine
+(CPU model and core count: run times differ by machine of one class). Those folders
 are run directories as the report reads them (config, metrics, eval.json).
 
 With ``--work-dir DIR`` the run directories live in ``DIR/<label>/<Game>-s<seed>`` instead of
@@ -58,6 +59,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -81,6 +83,20 @@ PRESET_LABEL = "one-hot-explore-decay30"
 holds each run's config to the preset). It names what the preset adds to the earlier one, whose
 runs are under ``main``: one-hot action planes and exploratory repeats annealed over the first
 30% of collection (run with those flags before they became the preset's)."""
+
+
+def machine() -> dict:
+    """The CPU a run trained on (``/proc/cpuinfo``'s model name where there is one) and its
+    core count: two machines of one class ran the same update 1.5-2 times apart
+    (docs/minatar.md, "The machine")."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"cpu": cpu, "cores": os.cpu_count()}
 
 
 def _cli(*args: str) -> list[str]:
@@ -112,7 +128,7 @@ class Job:
         self.train_args += ["--no-progress", *flags]
         self.eval_args = ["eval", "--run-dir", str(self.run_dir)]
         self.eval_args += ["--episodes", str(EVAL_EPISODES), "--seed", "10000"]
-        self.summary: dict = {"label": label, "game": game, "seed": seed}
+        self.summary: dict = {"label": label, "game": game, "seed": seed, "machine": machine()}
         self.proc: subprocess.Popen | None = None
         self.stage = "train"
         self.start = 0.0

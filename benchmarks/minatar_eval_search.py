@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent / "results" / "minatar" / "eval-search"
-PRESET_LABEL = "one-hot-explore-decay30"  # minatar_runs.PRESET_LABEL (tests hold them equal)
+PRESET_LABEL = "temp-0.25"  # minatar_runs.PRESET_LABEL (tests hold them equal)
 EPISODES, SEED = 32, 10_000
 NAME = re.compile(r"^(?P<run>.+)-n(?P<simulations>\d+)-c(?P<constant>[0-9.]+)$")
 

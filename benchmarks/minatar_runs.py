@@ -36,8 +36,8 @@ trainer's own clock, which carries on over a resume) is the run's training time;
 again later (``efficientzero eval --checkpoint FILE --num-simulations N``); the results folder
 keeps no checkpoints.
 
-``--label`` defaults to ``PRESET_LABEL``, the runs of today's preset (``main`` holds the earlier
-preset's). ``--table`` prints the kept runs of ``--label`` as the README's markdown
+``--label`` defaults to ``PRESET_LABEL``, the runs of today's preset
+(``one-hot-explore-decay30`` and ``main`` hold the earlier presets'). ``--table`` prints the kept runs of ``--label`` as the README's markdown
 table: per run, its periodic evaluations, the final 32-episode return, DQN-normalised, the DQN
 references, training time and peak RSS; then per game, the mean ± std over seeds.
 
@@ -78,11 +78,13 @@ ABLATIONS = {
     "no-off-policy-correction": ["--use-off-policy-correction", "False"],
 }
 EVAL_EPISODES = 32
-PRESET_LABEL = "one-hot-explore-decay30"
+PRESET_LABEL = "temp-0.25"
 """The label whose kept runs trained today's ``minatar`` preset (the README's table; a test
-holds each run's config to the preset). It names what the preset adds to the earlier one, whose
-runs are under ``main``: one-hot action planes and exploratory repeats annealed over the first
-30% of collection (run with those flags before they became the preset's)."""
+holds each run's config to the preset). It names what the preset adds to the one before, whose
+runs are under ``one-hot-explore-decay30`` (one-hot action planes and exploratory repeats
+annealed over the first 30% of collection; ``main`` holds the runs of the one before that):
+acting at visit-count temperature 0.25 throughout (run with that flag before it became the
+preset's)."""
 
 
 def machine() -> dict:

@@ -154,6 +154,13 @@ def minatar(env_id: str = "Breakout") -> Config:
         explore_epsilon=0.1,
         explore_zeta_mu=1.5,
         explore_decay=0.3,
+        # A third departure: self-play acts at temperature 0.25 throughout, not MuZero's 1 /
+        # 0.5 / 0.25 schedule (Schrittwieser et al. 2020, Appendix F). 16 simulations spread
+        # over 6 actions give flat visit counts, which at temperature 1 act almost at random,
+        # and with no reanalysis the value targets are the returns of that play
+        # (docs/minatar.md, "Acting temperature").
+        temperatures=(0.25,),
+        temperature_milestones=(),
         mixed_precision=False,
         num_channels=16,
         reduced_channels=4,

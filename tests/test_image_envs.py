@@ -222,6 +222,20 @@ def test_preset_is_picked_by_the_environment():
     assert preset_for("Pong") == "atari100k"  # an Atari 100k game's short name is Atari's
 
 
+def test_minatar_preset_acts_at_one_low_temperature_throughout():
+    """The minatar preset's self-play samples visit counts at T = 0.25 from its first update to
+    its last (docs/minatar.md, "Acting temperature"); the vector preset keeps MuZero's 1 / 0.5
+    / 0.25 schedule."""
+    from efficientzero.actor import visit_temperature
+
+    config = minatar("Breakout")
+    temperatures = {visit_temperature(config, u) for u in range(0, config.total_updates + 1, 500)}
+    assert temperatures == {0.25}
+    vector = make_preset(None, "CartPole-v1")
+    assert visit_temperature(vector, 0) == 1.0
+    assert visit_temperature(vector, vector.temperature_updates) == 0.25
+
+
 @pytest.mark.parametrize("game", GAMES)
 def test_minatar_games_make_and_step(game):
     config = minatar(game)

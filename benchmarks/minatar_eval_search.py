@@ -94,7 +94,17 @@ def main() -> None:
     parser.add_argument("--table", action="store_true", help="print the kept evaluations")
     args = parser.parse_args()
     if args.table:
-        print(table(args.out / (args.label or PRESET_LABEL)))
+        folder = args.out / (args.label or PRESET_LABEL)
+        if not any(folder.glob("*.json")):
+            kept = (
+                sorted(p.name for p in args.out.iterdir() if p.is_dir())
+                if args.out.is_dir()
+                else []
+            )
+            raise SystemExit(
+                f"no evaluations under {folder}; --label names one of: {', '.join(kept) or 'none'}"
+            )
+        print(table(folder))
         return
     if not args.weights:
         parser.error("name the checkpoints to evaluate, or pass --table")

@@ -293,3 +293,20 @@ def test_eval_search_files_each_label_apart(runner, tmp_path, monkeypatch):
         ("Freeway-s0", out / "pb-c-0.5"),
         ("Freeway-s0", out / "other"),
     ]
+
+
+def test_eval_search_table_of_a_label_without_evaluations_names_the_kept_ones(
+    tmp_path, monkeypatch
+):
+    script = load_benchmark("minatar_eval_search")
+    (tmp_path / "one-hot-explore-decay30").mkdir()
+    (tmp_path / "one-hot-explore-decay30" / "Asterix-s1-n16-c1.25.json").write_text(
+        json.dumps({"return_mean": 1.5, "wall_seconds": 10})
+    )
+    monkeypatch.setattr(
+        "sys.argv", ["minatar_eval_search.py", "--table", "--out", str(tmp_path), "--label", "x"]
+    )
+    with pytest.raises(
+        SystemExit, match=r"no evaluations under .*x; --label names one of: one-hot"
+    ):
+        script.main()

@@ -76,3 +76,21 @@ def test_a_missing_checkpoint_is_one_line(stats, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.argv", ["replay_stats.py", str(tmp_path / "none.pt")])
     with pytest.raises(SystemExit, match="does not exist"):
         stats.main()
+
+
+def test_visit_sharpness_samples_the_searches_visit_counts(freeway_checkpoint):
+    sharpness = load_benchmark("visit_sharpness")
+    result = sharpness.visit_sharpness(freeway_checkpoint, steps=12, seed=0)
+    assert result["steps"] == 12 and result["num_simulations"] == 5
+    picks = result["p_most_visited_at_temperature"]
+    assert list(picks) == ["1", "0.5", "0.25"]
+    # at T = 1 the pick probability is the top share of the visits; lower T sharpens it
+    assert picks["1"] == pytest.approx(result["top_visit_share"], abs=1e-3)
+    assert 1 / 6 <= picks["1"] <= picks["0.5"] <= picks["0.25"] <= 1.0
+
+
+def test_visit_sharpness_refuses_a_zero_temperature(monkeypatch):
+    sharpness = load_benchmark("visit_sharpness")
+    monkeypatch.setattr("sys.argv", ["visit_sharpness.py", "x.pt", "--temperatures", "0"])
+    with pytest.raises(SystemExit):
+        sharpness.main()

@@ -37,9 +37,10 @@ again later (``efficientzero eval --checkpoint FILE --num-simulations N``); the 
 keeps no checkpoints.
 
 ``--label`` defaults to ``PRESET_LABEL``, the runs of today's preset
-(``one-hot-explore-decay30`` and ``main`` hold the earlier presets'). ``--table`` prints the kept runs of ``--label`` as the README's markdown
-table: per run, its periodic evaluations, the final 32-episode return, DQN-normalised, the DQN
-references, training time and peak RSS; then per game, the mean ± std over seeds.
+(``one-hot-explore-decay30`` and ``main`` hold the earlier presets'). ``--table`` prints the
+kept runs of ``--label`` as the README's markdown table: per run, its periodic evaluations,
+the final 32-episode return, DQN-normalised, the DQN references, training time and peak RSS;
+then per game, the mean ± std over seeds.
 
 ``--compare A B ...`` reads the kept runs of several labels back: per game, each label's final
 returns (mean ± std over seeds, each seed's), the change from the first label's mean, the

@@ -1,15 +1,18 @@
 """How sharply self-play would act on a run's weights: visit counts sampled at each temperature.
 
-    python benchmarks/visit_sharpness.py WEIGHTS [--steps 300] [--seed 5] [--temperatures 1 0.5 0.25]
+    python benchmarks/visit_sharpness.py WEIGHTS [--steps 300] [--seed 5]
+    python benchmarks/visit_sharpness.py WEIGHTS --temperatures 1 0.5 0.25 0.1
 
 Loads the weights (a run directory, a checkpoint or ``final.pt``) with ``load_agent``, plays
 ``--steps`` steps of one environment seeded ``--seed`` (reset with the following seeds after an
 episode ends), each a search with the run's own simulations and no root noise, acting on the
-most-visited action, and prints one JSON object: for each temperature T, the mean over the
-searched positions of the probability that sampling the visit counts raised to 1/T (as
-self-play does, ``visit_temperature`` in ``efficientzero/actor.py``) picks the most-visited
-action; and the mean share of the simulations the most-visited action took. docs/minatar.md
-("Acting temperature") uses it to show why the ``minatar`` preset acts at 0.25.
+most-visited action (the first where several tie), and prints one JSON object: for each
+temperature T, the mean over the searched positions of the probability that sampling the visit
+counts raised to 1/T (as self-play does: ``select_actions`` in ``efficientzero/search/acting.py``
+at the temperature of ``visit_temperature`` in ``efficientzero/actor.py``) picks the
+most-visited action (one given action where several tie); and the mean share of the simulations
+that action took. docs/minatar.md ("Acting temperature") uses it to show why the ``minatar``
+preset acts at 0.25.
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from efficientzero.planning import plan
 
 
 def visit_sharpness(
-    weights: Path, steps: int = 300, seed: int = 5, temperatures: tuple[float, ...] = (1, 0.5, 0.25)
+    weights: Path,
+    steps: int = 300,
+    seed: int = 5,
+    temperatures: tuple[float, ...] = (1, 0.5, 0.25),
 ) -> dict[str, Any]:
-    """Greedy play with ``weights``; the visit counts of each search, sampled at each temperature."""
+    """Greedy play with ``weights``; each search's visit counts, sampled at each temperature."""
     agent = load_agent(weights, device="cpu")
     config = agent.config
     env = agent.make_env()

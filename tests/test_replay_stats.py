@@ -89,8 +89,11 @@ def test_visit_sharpness_samples_the_searches_visit_counts(freeway_checkpoint):
     assert 1 / 6 <= picks["1"] <= picks["0.5"] <= picks["0.25"] <= 1.0
 
 
-def test_visit_sharpness_refuses_a_zero_temperature(monkeypatch):
+def test_visit_sharpness_refuses_a_zero_temperature(monkeypatch, capsys, tmp_path):
     sharpness = load_benchmark("visit_sharpness")
-    monkeypatch.setattr("sys.argv", ["visit_sharpness.py", "x.pt", "--temperatures", "0"])
-    with pytest.raises(SystemExit):
+    weights = str(tmp_path / "x.pt")  # refused before it is read (a missing file exits too)
+    monkeypatch.setattr("sys.argv", ["visit_sharpness.py", weights, "--temperatures", "0"])
+    with pytest.raises(SystemExit) as exit_:
         sharpness.main()
+    assert exit_.value.code == 2  # argparse's usage error, not the missing checkpoint's message
+    assert "--temperatures must be positive, got [0.0]" in capsys.readouterr().err

@@ -5,8 +5,9 @@
 
 Loads the weights (a run directory, a checkpoint or ``final.pt``) with ``load_agent``, plays
 ``--steps`` steps of one environment seeded ``--seed`` (reset with the following seeds after an
-episode ends), each a search with the run's own simulations and no root noise, acting on the
-most-visited action (the first where several tie), and prints one JSON object: for each
+episode ends) with ``Agent.act``: each a search with the run's own simulations and no root
+noise, acting on the most-visited action (a random one of those tied, the agent's generator
+seeded ``--seed``), and prints one JSON object: for each
 temperature T, the mean over the searched positions of the probability that sampling the visit
 counts raised to 1/T (as self-play does: ``select_actions`` in ``efficientzero/search/acting.py``
 at the temperature of ``visit_temperature`` in ``efficientzero/actor.py``) picks the
@@ -27,7 +28,6 @@ import torch
 
 from efficientzero.api import load_agent
 from efficientzero.checkpoint import CheckpointError
-from efficientzero.planning import plan
 
 
 def visit_sharpness(
@@ -37,25 +37,20 @@ def visit_sharpness(
     temperatures: tuple[float, ...] = (1, 0.5, 0.25),
 ) -> dict[str, Any]:
     """Greedy play with ``weights``; each search's visit counts, sampled at each temperature."""
-    agent = load_agent(weights, device="cpu")
+    agent = load_agent(weights, device="cpu", seed=seed)
     config = agent.config
     env = agent.make_env()
     frame, _ = env.reset(seed=seed)
-    stack = [frame] * config.frame_stack
     counts, episodes = [], 0
     for _ in range(steps):
-        frames = torch.from_numpy(np.stack(stack[-config.frame_stack :])[None])
-        result = plan(
-            config, agent.model, agent.model.root(frames), agent.rng, agent.searcher, explore=False
-        )
-        visits = result.visit_counts[0].astype(np.float64)
-        counts.append(visits)
-        frame, _, terminated, truncated, _ = env.step(int(np.argmax(visits)))
-        stack = [*stack[1:], frame] if config.frame_stack > 1 else [frame]
+        action = agent.act(frame)
+        assert agent.last_plan is not None
+        counts.append(agent.last_plan.visit_counts[0].astype(np.float64))
+        frame, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:
             episodes += 1
             frame, _ = env.reset(seed=seed + episodes)
-            stack = [frame] * config.frame_stack
+            agent.reset()
     env.close()
     visits = np.asarray(counts)
     picks = {}

@@ -30,7 +30,7 @@ from efficientzero.config import Config, ConfigError
 from efficientzero.envs import env_spec, make_env
 from efficientzero.evaluation import evaluate_episodes
 from efficientzero.nets import AgentModel, build_inference, network_kind
-from efficientzero.planning import choose_actions, env_actions, plan
+from efficientzero.planning import Plan, choose_actions, env_actions, plan
 from efficientzero.run.directory import (
     EVAL_FILE,
     RunDirectory,
@@ -152,7 +152,9 @@ class Agent:
     """A trained network with its search, acting greedily (argmax of visits, no root noise).
 
     ``act`` takes one observation of an environment made by ``make_env`` and keeps the last
-    ``frame_stack`` frames itself; call ``reset`` when an episode starts.
+    ``frame_stack`` frames itself; call ``reset`` when an episode starts. ``last_plan`` is the
+    search behind the last action (its ``visit_counts``, ``policy`` and ``root_values``, each
+    with a batch dimension of one), None before the first.
     """
 
     def __init__(self, model: AgentModel, config: Config, seed: int = 0) -> None:
@@ -161,6 +163,7 @@ class Agent:
         self.rng = np.random.default_rng(seed)
         self.searcher = Searcher(threads=config.search_threads, graphs=config.cuda_graphs)
         self.frames: list[np.ndarray] = []
+        self.last_plan: Plan | None = None
 
     def make_env(self, *, render_mode: str | None = None) -> gym.Env:
         """An evaluation environment of the agent's task (unclipped rewards, no life loss)."""
@@ -181,6 +184,7 @@ class Agent:
         frames = torch.from_numpy(np.stack(self.frames)[None])
         root = self.model.root(frames)
         result = plan(self.config, self.model, root, self.rng, self.searcher, explore=False)
+        self.last_plan = result
         action = env_actions(result, choose_actions(result, 0.0, self.rng))[0]
         return action if result.samples is not None else int(action)
 

@@ -94,3 +94,19 @@ def test_agent_keeps_the_last_frame_stack_observations():
     agent.reset()
     agent.act(observations[1])
     assert [int(f[0]) for f in agent.frames] == [1, 1, 1]
+
+
+def test_agent_keeps_the_search_behind_its_last_action():
+    import numpy as np
+
+    from efficientzero.api import Agent
+    from efficientzero.nets import build_inference
+
+    config = tiny_config()
+    agent = Agent(build_inference(config, (4,), 2), config)
+    assert agent.last_plan is None
+    action = agent.act(np.zeros(4, np.float32))
+    plan = agent.last_plan
+    assert plan is not None and plan.visit_counts.shape == (1, 2)
+    assert plan.visit_counts.sum() == agent.config.num_simulations
+    assert plan.visit_counts[0, action] == plan.visit_counts.max()  # greedy on the visits

@@ -5,15 +5,15 @@
 
 Loads the weights (a run directory, a checkpoint or ``final.pt``) with ``load_agent``, plays
 ``--steps`` steps of one environment seeded ``--seed`` (reset with the following seeds after an
-episode ends) with ``Agent.act``: each a search with the run's own simulations and no root
-noise, acting on the most-visited action (a random one of those tied, the agent's generator
-seeded ``--seed``), and prints one JSON object: for each
-temperature T, the mean over the searched positions of the probability that sampling the visit
-counts raised to 1/T (as self-play does: ``select_actions`` in ``efficientzero/search/acting.py``
-at the temperature of ``visit_temperature`` in ``efficientzero/actor.py``) picks the
-most-visited action (one given action where several tie); and the mean share of the simulations
-that action took. docs/minatar.md ("Acting temperature") uses it to show why the ``minatar``
-preset acts at 0.25.
+episode ends) with ``Agent.act``: each a search with the run's own simulations and no root noise,
+acting on the most-visited action (a random one of those tied, the agent's generator seeded
+``--seed``), and prints one JSON object: for each temperature T, the mean over the searched
+positions of the probability that sampling the visit counts raised to 1/T (as self-play does:
+``select_actions`` in ``efficientzero/search/acting.py``, whose ``temperature_weights`` this reads,
+at the temperature of ``visit_temperature`` in ``efficientzero/actor.py``) picks the most-visited
+action (one given action where several tie); and the mean share of the simulations that action
+took. docs/minatar.md ("Acting temperature") uses it to show why the ``minatar`` preset acts at
+0.25.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import torch
 
 from efficientzero.api import load_agent
 from efficientzero.checkpoint import CheckpointError
+from efficientzero.search.acting import temperature_weights
 
 
 def visit_sharpness(
@@ -55,7 +56,7 @@ def visit_sharpness(
     visits = np.asarray(counts)
     picks = {}
     for temperature in temperatures:
-        weighted = visits ** (1.0 / temperature)
+        weighted = temperature_weights(visits, temperature)
         picks[f"{temperature:g}"] = round(float((weighted.max(1) / weighted.sum(1)).mean()), 3)
     return {
         "weights": str(weights),

@@ -12,6 +12,14 @@ def visit_policy(visit_counts: np.ndarray) -> np.ndarray:
     return (counts / np.maximum(total, 1.0)).astype(np.float32)
 
 
+def temperature_weights(visit_counts: np.ndarray, temperature: float) -> np.ndarray:
+    """``visits ** (1 / temperature)`` [B, A] float64, each row scaled by its largest count first
+    so that small temperatures do not overflow: proportional to the probability with which
+    ``select_actions`` samples each action. ``temperature`` > 0; every row needs a visit."""
+    counts = np.asarray(visit_counts, dtype=np.float64)
+    return (counts / counts.max(axis=1, keepdims=True)) ** (1.0 / temperature)
+
+
 def select_actions(
     visit_counts: np.ndarray, temperature: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -32,8 +40,7 @@ def select_actions(
         # Uniform keys restricted to the maxima: the argmax is a uniform pick among them.
         keys = np.where(best, rng.random(counts.shape), -1.0)
         return keys.argmax(axis=1).astype(np.int64)
-    # Scale by the row maximum first so that small temperatures do not overflow.
-    weights = (counts / counts.max(axis=1, keepdims=True)) ** (1.0 / temperature)
+    weights = temperature_weights(counts, temperature)
     cumulative = np.cumsum(weights, axis=1)
     draws = rng.random((counts.shape[0], 1)) * cumulative[:, -1:]
     actions = (cumulative <= draws).sum(axis=1)

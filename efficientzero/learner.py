@@ -10,6 +10,8 @@ priorities of the batch's positions; the caller writes them back to replay (Acme
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,9 +20,11 @@ import torch
 
 from efficientzero.config import Config
 from efficientzero.losses import LossWeights, compute_loss
-from efficientzero.nets.base import EfficientZeroNet, bf16_autocast, bf16_supported
+from efficientzero.nets.base import EfficientZeroNet, bf16_supported, cpu_bf16_supported
 from efficientzero.nets.sampled import SampledPolicyLoss
 from efficientzero.types import Batch
+
+logger = logging.getLogger(__name__)
 
 
 def learning_rate(config: Config, updates: int) -> float:
@@ -119,6 +123,13 @@ class Learner:
             else None
         )
         self.mixed_precision = config.mixed_precision and bf16_supported(device)
+        if device.type == "cpu" and config.cpu_mixed_precision:
+            self.mixed_precision = cpu_bf16_supported()
+            if not self.mixed_precision:
+                logger.warning(
+                    "cpu_mixed_precision: this CPU has no native bf16 (Intel AMX), where bf16 "
+                    "is slower than fp32; the learner stays fp32"
+                )
         # Compiled once per learner; the batch's shapes are fixed, so one graph serves the run.
         self.loss_fn = torch.compile(compute_loss, dynamic=False) if config.compile_loss else None
         self.compiled = False
@@ -133,7 +144,7 @@ class Learner:
             from efficientzero.nets.augment import augment_frames
 
             self.augment = augment_frames
-        with bf16_autocast(self.device, self.mixed_precision):
+        with self._autocast():
             loss, metrics, priorities = self._loss(
                 self.net,
                 batch,
@@ -153,6 +164,13 @@ class Learner:
         metrics["lr"] = lr
         metrics["grad_norm"] = float(grad_norm)
         return metrics, priorities.detach().float().cpu().numpy()
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast where ``mixed_precision`` (a GPU with native bf16) or
+        ``cpu_mixed_precision`` (a CPU with AMX) turned it on; nothing otherwise."""
+        if self.mixed_precision:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     def _loss(
         self, *args: Any, **kwargs: Any

@@ -224,3 +224,65 @@ def test_a_failed_compile_names_the_way_out(monkeypatch):
     with pytest.raises(Exception) as caught:
         learner.step(bad)
     assert "torch.compile failed" not in str(caught.value)
+
+
+def _conv_output_dtypes(learner, batch):
+    """The dtypes the first convolution of the learner's network produced during one step."""
+    dtypes = []
+    conv = next(m for m in learner.net.modules() if isinstance(m, torch.nn.Conv2d))
+    handle = conv.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    metrics, _ = learner.step(batch)
+    handle.remove()
+    return dtypes, metrics
+
+
+def test_cpu_mixed_precision_trains_in_bf16_with_fp32_weights_near_the_fp32_losses(monkeypatch):
+    """cpu_mixed_precision on a CPU with AMX: convolutions run in bf16 under autocast, the
+    weights and losses stay fp32, and the losses follow fp32 training's up to bf16 rounding."""
+    import efficientzero.learner as learner_module
+
+    monkeypatch.setattr(learner_module, "cpu_bf16_supported", lambda: True)
+    frames = torch.rand(B, K + 1, 2, 10, 10)
+    batch = dataclasses.replace(make_batch(), frames=frames)
+    results = {}
+    for bf16 in (False, True):
+        torch.manual_seed(0)
+        c = learner_config(
+            cpu_mixed_precision=bf16,
+            num_channels=8,
+            reduced_channels=2,
+            optimizer="sgd",
+            lr=0.05,
+            lr_warmup_fraction=0.0,
+        )
+        learner = Learner(c, build_network(c, (2, 10, 10), A), torch.device("cpu"))
+        assert learner.mixed_precision is bf16
+        dtypes, first = _conv_output_dtypes(learner, batch)
+        assert set(dtypes) == {torch.bfloat16 if bf16 else torch.float32}
+        losses = [first["loss"]] + [learner.step(batch)[0]["loss"] for _ in range(4)]
+        assert all(p.dtype == torch.float32 for p in learner.net.parameters())
+        results[bf16] = losses
+    assert results[True] == pytest.approx(results[False], rel=0.05)
+    assert results[True][-1] < results[True][0]  # it does learn
+
+
+def test_cpu_mixed_precision_without_amx_stays_fp32_and_says_so(monkeypatch, caplog):
+    import efficientzero.learner as learner_module
+
+    monkeypatch.setattr(learner_module, "cpu_bf16_supported", lambda: False)
+    c = learner_config(cpu_mixed_precision=True, num_channels=8, reduced_channels=2)
+    with caplog.at_level("WARNING", logger="efficientzero.learner"):
+        learner = Learner(c, build_network(c, (2, 10, 10), A), torch.device("cpu"))
+    assert not learner.mixed_precision
+    assert "no native bf16" in caplog.text
+    batch = dataclasses.replace(make_batch(), frames=torch.rand(B, K + 1, 2, 10, 10))
+    dtypes, _ = _conv_output_dtypes(learner, batch)
+    assert set(dtypes) == {torch.float32}
+
+
+def test_cpu_bf16_probe_answers_no_without_torchs_check(monkeypatch):
+    from efficientzero.nets.base import cpu_bf16_supported
+
+    assert isinstance(cpu_bf16_supported(), bool)
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    assert cpu_bf16_supported() is False

@@ -38,6 +38,14 @@ def bf16_supported(device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
 
 
+def cpu_bf16_supported() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively: Intel AMX, as torch detects it (the
+    check is private to torch, so a torch without it answers no). Elsewhere oneDNN emulates
+    bf16, which is slower than fp32."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe is not None and probe())
+
+
 def bf16_autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """bf16 autocast on a CUDA GPU with native bf16 when ``enabled`` (``mixed_precision``);
     nothing otherwise."""

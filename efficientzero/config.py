@@ -295,7 +295,7 @@ class Config:
     """bf16 autocast in the learner on a CPU that multiplies bf16 natively (Intel AMX, as torch
     detects it; fp32 elsewhere, with a warning): value, value-prefix and policy heads and the
     losses stay fp32, as with ``mixed_precision`` on a GPU. On such a CPU a MinAtar update took
-    13% less at the preset's 16 channels and 45% less at 32 (with ``channels_last``;
+    a fifth less at the preset's 16 channels and 45% less at 32 (with ``channels_last``;
     docs/minatar.md, "The machine"); it is off in every preset. Self-play and evaluation stay
     fp32."""
     inference_bf16_weights: bool = True

@@ -38,6 +38,22 @@ def make_batch(seed=0, mask=None):
     )
 
 
+def image_config(**changes):
+    """``learner_config`` for 2x10x10 frames: a small ResNet trained by plain SGD (Adam's
+    g / sqrt(v) would magnify rounding in near-zero gradients), for comparing two settings."""
+    base = dict(
+        num_channels=8, reduced_channels=2, optimizer="sgd", lr=0.05, lr_warmup_fraction=0.0
+    )
+    return learner_config(**{**base, **changes})
+
+
+def image_batch(frames=None):
+    """``make_batch`` with 2x10x10 frames (random unless given)."""
+    if frames is None:
+        frames = torch.rand(B, K + 1, 2, 10, 10)
+    return dataclasses.replace(make_batch(), frames=frames)
+
+
 def test_learning_rate_warmup_and_step_decay():
     c = make_preset("atari100k").replace(
         total_updates=1000, lr=0.2, lr_warmup_fraction=0.01, lr_decay_updates=500, lr_decay_rate=0.1
@@ -170,18 +186,11 @@ def test_channels_last_config_trains_like_the_default_layout():
     results = []
     for channels_last in (False, True):
         torch.manual_seed(0)
-        c = learner_config(
-            channels_last=channels_last,
-            num_channels=8,
-            reduced_channels=2,
-            optimizer="sgd",  # Adam's g / sqrt(v) would magnify rounding in near-zero gradients
-            lr=0.05,
-            lr_warmup_fraction=0.0,
-        )
+        c = image_config(channels_last=channels_last)
         net = build_network(c, (2, 10, 10), A)
         assert net.channels_last is channels_last
         learner = Learner(c, net, torch.device("cpu"))
-        batch = dataclasses.replace(make_batch(), frames=frames)
+        batch = image_batch(frames)
         losses = [learner.step(batch)[0]["loss"] for _ in range(3)]
         results.append((losses, learner.weights()))
     (losses, weights), (cl_losses, cl_weights) = results
@@ -242,19 +251,11 @@ def test_cpu_mixed_precision_trains_in_bf16_with_fp32_weights_near_the_fp32_loss
     import efficientzero.learner as learner_module
 
     monkeypatch.setattr(learner_module, "cpu_bf16_supported", lambda: True)
-    frames = torch.rand(B, K + 1, 2, 10, 10)
-    batch = dataclasses.replace(make_batch(), frames=frames)
+    batch = image_batch()
     results = {}
     for bf16 in (False, True):
         torch.manual_seed(0)
-        c = learner_config(
-            cpu_mixed_precision=bf16,
-            num_channels=8,
-            reduced_channels=2,
-            optimizer="sgd",
-            lr=0.05,
-            lr_warmup_fraction=0.0,
-        )
+        c = image_config(cpu_mixed_precision=bf16)
         learner = Learner(c, build_network(c, (2, 10, 10), A), torch.device("cpu"))
         assert learner.mixed_precision is bf16
         dtypes, first = _conv_output_dtypes(learner, batch)
@@ -270,13 +271,12 @@ def test_cpu_mixed_precision_without_amx_stays_fp32_and_says_so(monkeypatch, cap
     import efficientzero.learner as learner_module
 
     monkeypatch.setattr(learner_module, "cpu_bf16_supported", lambda: False)
-    c = learner_config(cpu_mixed_precision=True, num_channels=8, reduced_channels=2)
+    c = image_config(cpu_mixed_precision=True)
     with caplog.at_level("WARNING", logger="efficientzero.learner"):
         learner = Learner(c, build_network(c, (2, 10, 10), A), torch.device("cpu"))
     assert not learner.mixed_precision
     assert "no native bf16" in caplog.text
-    batch = dataclasses.replace(make_batch(), frames=torch.rand(B, K + 1, 2, 10, 10))
-    dtypes, _ = _conv_output_dtypes(learner, batch)
+    dtypes, _ = _conv_output_dtypes(learner, image_batch())
     assert set(dtypes) == {torch.float32}
 
 

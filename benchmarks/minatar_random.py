@@ -3,13 +3,17 @@
     python benchmarks/minatar_random.py [--episodes 100]
     python benchmarks/minatar_random.py --constant [--episodes 30]
     python benchmarks/minatar_random.py --explore 0.1 1.5 [--games Freeway] [--episodes 20]
+    python benchmarks/minatar_random.py --action-set v1   # random over each minimal action set
 
 Uniform random actions over all 6 actions (v0), sticky actions 0.1, difficulty ramping on: the
 setting of the minatar preset and of the MinAtar paper's DQN curves. Episode i is seeded i
 (``reset(seed=i)``; the action draws come from ``numpy.random.default_rng(i)``). Prints JSON
 with each game's mean, standard deviation and standard error, and writes it to
 ``benchmarks/results/minatar_random.json``; the means are the ``random`` column of
-``efficientzero/data/minatar.csv``.
+``efficientzero/data/minatar.csv``. ``--action-set v1`` draws from each game's minimal action
+set instead (``MinAtar/<Game>-v1``) and writes ``benchmarks/results/minatar_random-v1.json``:
+what random play scores for an agent that acts on v1 (the normalisation keeps v0's, the
+setting of the DQN references).
 
 ``--constant`` plays each of the 6 actions throughout instead (the same seeds; the sticky
 actions still repeat it), a floor a learning agent should beat: Freeway's "up", for one, scores
@@ -50,11 +54,13 @@ def episode_returns(
     action: int | None = None,
     explore: tuple[float, float] | None = None,
     held: list[int] | None = None,
+    action_set: str = "v0",
 ) -> list[float]:
     """Returns of ``episodes`` episodes seeded 0.., uniform random actions (``action`` None) or
     always ``action``; ``explore`` (epsilon, mu) puts temporally-extended repeats over them, and
-    ``held`` (if given) gets [steps a repeat replaced, steps] added to it."""
-    config = minatar(game)
+    ``held`` (if given) gets [steps a repeat replaced, steps] added to it; ``action_set`` v1
+    plays MinAtar/<game>-v1 (the minimal action set)."""
+    config = minatar(game if action_set == "v0" else f"MinAtar/{game}-{action_set}")
     if explore is not None:
         config = config.replace(explore_epsilon=explore[0], explore_zeta_mu=explore[1]).validate()
     env = make_env(config, evaluation=True)
@@ -106,7 +112,15 @@ def main() -> None:
     parser.add_argument(
         "--games", nargs="+", default=list(GAMES), choices=GAMES, help="--explore's"
     )
+    parser.add_argument(
+        "--action-set",
+        choices=["v0", "v1"],
+        default="v0",
+        help="random play's actions: v0 all 6 (default), v1 each game's minimal set",
+    )
     args = parser.parse_args()
+    if args.action_set != "v0" and (args.explore is not None or args.constant):
+        parser.error("--action-set goes with plain random play only (not --explore/--constant)")
     if args.explore is not None:
         epsilon, mu = args.explore
         episodes = args.episodes or 20
@@ -136,15 +150,18 @@ def main() -> None:
         return
     args.episodes = args.episodes or 100
     result: dict = {"episodes": args.episodes, "seeds": f"0..{args.episodes - 1}", "games": {}}
+    if args.action_set != "v0":
+        result["action_set"] = args.action_set
     for game in GAMES:
-        returns = np.array(episode_returns(game, args.episodes))
+        returns = np.array(episode_returns(game, args.episodes, action_set=args.action_set))
         result["games"][game] = {
             "mean": round(float(returns.mean()), 3),
             "std": round(float(returns.std(ddof=1)), 3),
             "stderr": round(float(returns.std(ddof=1) / np.sqrt(len(returns))), 3),
         }
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    out = OUT if args.action_set == "v0" else RESULTS / f"minatar_random-{args.action_set}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result))
 
 

@@ -118,6 +118,7 @@ class Job:
         flags: list[str],
         work: Path | None = None,
         weights: Path | None = None,
+        action_set: str = "v0",
     ) -> None:
         self.label, self.out, self.game, self.seed = label, out, game, seed
         self.weights = weights
@@ -126,7 +127,8 @@ class Job:
             self.scratch = self.run_dir.parent
         else:
             self.run_dir = self.scratch = work / label / f"{game}-s{seed}"
-        self.train_args = ["train", "--preset", "minatar", "--env", game, "--seed", str(seed)]
+        env = game if action_set == "v0" else f"MinAtar/{game}-{action_set}"
+        self.train_args = ["train", "--preset", "minatar", "--env", env, "--seed", str(seed)]
         self.train_args += ["--num-threads", "1", "--run-dir", str(self.run_dir)]
         self.train_args += ["--no-progress", *flags]
         self.eval_args = ["eval", "--run-dir", str(self.run_dir)]
@@ -447,6 +449,12 @@ def main() -> None:
         help="with --ablation: run only these agents (default: all four)",
     )
     parser.add_argument("--env-steps", type=int, default=None)
+    parser.add_argument(
+        "--action-set",
+        choices=["v0", "v1"],
+        default="v0",
+        help="v0: all 6 actions (the preset's, as DQN's references); v1: each game's minimal set",
+    )
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument(
@@ -497,7 +505,14 @@ def make_jobs(args: argparse.Namespace, extra: list[str]) -> list[Job]:
                 flags_all = [*flags, *extra]
                 jobs.append(
                     Job(
-                        label, root / label, game, seed, flags_all, args.work_dir, args.keep_weights
+                        label,
+                        root / label,
+                        game,
+                        seed,
+                        flags_all,
+                        args.work_dir,
+                        args.keep_weights,
+                        args.action_set,
                     )
                 )
     return jobs

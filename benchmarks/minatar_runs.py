@@ -365,6 +365,13 @@ def ablation_table(root: Path) -> str:
     return comparison_table(runs, baseline="full")
 
 
+def _action_set(command: str) -> str:
+    """The MinAtar version a run's train command played: v1 when its ``--env`` names it."""
+    words = command.split()
+    env = words[words.index("--env") + 1] if "--env" in words[:-1] else ""
+    return "v1" if env.endswith("-v1") else "v0"
+
+
 def compare_table(results: Path, labels: list[str]) -> str:
     """``--compare``: the kept runs of ``labels`` side by side (the first is the baseline), and
     the training flags each label's runs added to the preset."""
@@ -374,12 +381,15 @@ def compare_table(results: Path, labels: list[str]) -> str:
         raise SystemExit(f"no kept runs for {', '.join(missing)} under {results}")
     flags = []
     for label in labels:
-        commands = {
-            json.loads(path.read_text())["train"]["command"].split(" --no-progress", 1)[-1]
+        full = [
+            json.loads(path.read_text())["train"]["command"]
             for path in sorted((results / label).glob("*-s*/run_summary.json"))
-        }
+        ]
+        commands = {c.split(" --no-progress", 1)[-1] for c in full}
         shown = (c.strip() or "(no flags: the preset as it was when they ran)" for c in commands)
-        flags.append(f"- {label}: {' / '.join(shown)}")
+        sets = sorted({_action_set(c) for c in full} - {"v0"})
+        where = "".join(f"MinAtar/<Game>-{v} (minimal action sets), " for v in sets)
+        flags.append(f"- {label}: {where}{' / '.join(shown)}")
     return comparison_table(runs, baseline=labels[0]) + "\n\n" + "\n".join(flags)
 
 

@@ -348,6 +348,9 @@ def test_constant_action_baseline_plays_the_action_throughout():
     spec.loader.exec_module(module)
     assert module.episode_returns("Freeway", 1, action=2)[0] > 0
     assert module.episode_returns("Freeway", 1, action=0) == [0.0]
+    # --action-set v1: Freeway's minimal set is (no-op, up, down), the same game on the same seed
+    up = module.episode_returns("Freeway", 2, action=2)
+    assert module.episode_returns("Freeway", 2, action=1, action_set="v1") == up
 
 
 def test_explore_baseline_holds_actions_long_enough_to_cross():

@@ -98,6 +98,7 @@ def test_labels_run_some_of_the_ablation_agents(runner, tmp_path):
     args = argparse.Namespace(
         ablation=True, labels=["no-consistency", "full"], results=tmp_path, label="main",
         seeds=[1, 0], games=["Breakout", "SpaceInvaders"], work_dir=None, keep_weights=None,
+        action_set="v0",
     )  # fmt: skip
     jobs = runner.make_jobs(args, ["--env-steps", "50000"])
     # seed, then game, then the agents in the ablation's own order
@@ -109,6 +110,23 @@ def test_labels_run_some_of_the_ablation_agents(runner, tmp_path):
     ]  # fmt: skip
     assert jobs[1].out == tmp_path / "ablation" / "no-consistency"
     assert jobs[1].train_args[-4:] == ["--use-consistency", "False", "--env-steps", "50000"]
+    for job in jobs:
+        shutil.rmtree(job.run_dir.parent)
+
+
+def test_action_set_v1_trains_each_game_on_its_minimal_action_set(runner, tmp_path):
+    args = argparse.Namespace(
+        ablation=False, labels=None, label="v1", games=["Breakout", "Seaquest"], seeds=[0],
+        results=tmp_path, work_dir=None, keep_weights=None, action_set="v1",
+    )  # fmt: skip
+    jobs = runner.make_jobs(args, [])
+    assert [job.train_args[job.train_args.index("--env") + 1] for job in jobs] == [
+        "MinAtar/Breakout-v1",
+        "MinAtar/Seaquest-v1",
+    ]
+    args.action_set = "v0"  # the preset's: the short name, which resolves to v0
+    jobs += runner.make_jobs(args, [])
+    assert jobs[2].train_args[3:5] == ["--env", "Breakout"]
     for job in jobs:
         shutil.rmtree(job.run_dir.parent)
 
@@ -214,21 +232,27 @@ def test_runs_table_without_runs_says_so(runner, tmp_path):
 
 
 def test_compare_puts_labels_side_by_side_with_their_flags(runner, tmp_path):
-    runs = {"main": ([1.0, 2.0], ""), "one-hot": ([15.0], " --action-planes one_hot")}
-    for label, (scores, flags) in runs.items():
+    runs = {
+        "main": ([1.0, 2.0], "", "Freeway"),
+        "one-hot": ([15.0], " --action-planes one_hot", "Freeway"),
+        "v1": ([16.0], "", "MinAtar/Freeway-v1"),
+    }
+    for label, (scores, flags, env) in runs.items():
         for seed, score in enumerate(scores):
             folder = write_run(
                 tmp_path / label, f"Freeway-s{seed}", "MinAtar/Freeway-v0", seed, score, "minatar"
             )
-            command = f"efficientzero train --env Freeway --no-progress{flags}"
+            command = f"efficientzero train --env {env} --no-progress{flags}"
             (folder / "run_summary.json").write_text(json.dumps({"train": {"command": command}}))
-    lines = runner.compare_table(tmp_path, ["main", "one-hot"]).splitlines()
+    lines = runner.compare_table(tmp_path, ["main", "one-hot", "v1"]).splitlines()
     assert lines[0] == "| label | Freeway | DQN-normalised mean |"
     assert "| 1.50 ± 0.71 (n=2: s0 1.00, s1 2.00) |" in lines[2]
     assert "| 15.00 (+13.50) (n=1: s0 15.00) |" in lines[3]
-    assert lines[-2:] == [
+    assert lines[-3:] == [
         "- main: (no flags: the preset as it was when they ran)",
         "- one-hot: --action-planes one_hot",
+        "- v1: MinAtar/<Game>-v1 (minimal action sets), (no flags: the preset as it was when "
+        "they ran)",
     ]
     with pytest.raises(SystemExit, match="no kept runs for missing"):
         runner.compare_table(tmp_path, ["main", "missing"])

@@ -9,6 +9,7 @@ each run's summary under ``benchmarks/results/minatar/<label>/``.
     python benchmarks/minatar_runs.py --ablation-table   # their table (markdown) and curves
     python benchmarks/minatar_runs.py --table            # the kept runs of --label, per run
     python benchmarks/minatar_runs.py --compare main one-hot-explore   # labels side by side
+    python benchmarks/minatar_runs.py --best             # each game's best 100k run, any label
     python benchmarks/minatar_runs.py --games Freeway --seeds 0 --label one-hot-explore \\
         -- --action-planes one_hot --explore-epsilon 0.1   # train flags after -- go to each run
 
@@ -393,6 +394,51 @@ def compare_table(results: Path, labels: list[str]) -> str:
     return comparison_table(runs, baseline=labels[0]) + "\n\n" + "\n".join(flags)
 
 
+def best_table(results: Path, env_steps: int = 100_000) -> str:
+    """``--best``: each game's highest final return over every label's kept runs of
+    ``env_steps`` agent steps (the ablation's shorter runs and probes of fewer steps are left
+    out), with the label and seed that scored it.
+
+    The seeds are picked after the fact, so the row is an upper envelope of what has been
+    measured, not a score of any one agent; its DQN-normalised mean bounds what choosing among
+    the measured variants per game could show.
+    """
+    from efficientzero.envs.minatar import minatar_games
+
+    folders = {p.name: p for p in sorted(results.iterdir()) if p.is_dir() and p.name != "ablation"}
+    runs = label_runs(folders)
+    best: dict[str, tuple[float, str, int]] = {}
+    counts: dict[str, int] = {}
+    for label, by_game in runs.items():
+        for game, records in by_game.items():
+            for r in records:
+                if r.total_env_steps != env_steps or r.env_steps != env_steps:
+                    continue
+                counts[game] = counts.get(game, 0) + 1
+                if game not in best or r.score > best[game][0]:
+                    best[game] = (r.score, label, r.seed)
+    if not best:
+        raise SystemExit(f"no kept runs of {env_steps} agent steps under {results}")
+    games = minatar_games()
+    lines = [
+        "| game | runs | best final (32 episodes) | label, seed | DQN-normalised | DQN 5M frames "
+        "| reaches it |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    normalised = []
+    for game in [g for g in games if g in best]:
+        score, label, seed = best[game]
+        ref = games[game]
+        normalised.append(ref.dqn_normalized(score))
+        lines.append(
+            f"| {game} | {counts[game]} | {score:.2f} | {label}, s{seed} | {normalised[-1]:.3f} "
+            f"| ~{ref.dqn_5m:g} | {'yes' if score >= ref.dqn_5m else 'no'} |"
+        )
+    mean = f"{np.mean(normalised):.3f}" if len(normalised) == len(games) else "–"
+    lines.append(f"| mean over {len(normalised)} games | {sum(counts.values())} | | | {mean} | | |")
+    return "\n".join(lines)
+
+
 def ablation_curves(root: Path, path: Path) -> Path:
     """One panel per game: each label's periodic evaluations, mean over seeds."""
     import matplotlib
@@ -452,6 +498,12 @@ def main() -> None:
         help="print the kept runs of these labels side by side (the first is the baseline)",
     )
     parser.add_argument(
+        "--best",
+        action="store_true",
+        help="print each game's best kept 100k-step run over every label (seeds picked after "
+        "the fact: an upper envelope, not a score)",
+    )
+    parser.add_argument(
         "--labels",
         nargs="+",
         choices=list(ABLATIONS),
@@ -488,6 +540,9 @@ def main() -> None:
         return
     if args.compare:
         print(compare_table(args.results, args.compare))
+        return
+    if args.best:
+        print(best_table(args.results))
         return
     if args.ablation_table:
         root = args.results / "ablation"

@@ -258,6 +258,39 @@ def test_compare_puts_labels_side_by_side_with_their_flags(runner, tmp_path):
         runner.compare_table(tmp_path, ["main", "missing"])
 
 
+def test_best_picks_each_games_highest_100k_run_over_every_label(runner, tmp_path):
+    from efficientzero.envs.minatar import minatar_games
+
+    games = minatar_games()
+    for label, game, seed, score, steps in [
+        ("main", "Breakout", 0, 4.0, 100_000),
+        ("main", "Breakout", 1, 6.0, 100_000),
+        ("v1", "Breakout", 0, 11.0, 100_000),
+        ("main", "Freeway", 0, 20.0, 100_000),
+        ("probe", "Freeway", 0, 30.0, 30_000),  # fewer steps: not a 100k run
+        ("ablation/full", "Freeway", 0, 40.0, 100_000),  # the ablation is left out
+    ]:
+        env_id = f"MinAtar/{game}-v0"
+        write_run(
+            tmp_path / label,
+            f"{game}-s{seed}",
+            env_id,
+            seed,
+            score,
+            "minatar",
+            total_env_steps=steps,
+        )
+    lines = runner.best_table(tmp_path).splitlines()
+    breakout = games["Breakout"].dqn_normalized(11.0)
+    freeway = games["Freeway"].dqn_normalized(20.0)
+    assert lines[2] == f"| Breakout | 3 | 11.00 | v1, s0 | {breakout:.3f} | ~10 | yes |"
+    assert lines[3] == f"| Freeway | 1 | 20.00 | main, s0 | {freeway:.3f} | ~50 | no |"
+    # a mean over two of the five games would read as the suite's: it is left out
+    assert lines[4] == "| mean over 2 games | 4 | | | – | | |"
+    with pytest.raises(SystemExit, match="no kept runs of 100000 agent steps"):
+        runner.best_table(tmp_path / "probe")
+
+
 def test_the_preset_label_holds_runs_of_the_current_preset(runner):
     """The README's MinAtar table is the kept runs of PRESET_LABEL: each must have trained
     today's preset (a change to the preset comes with new runs under a new label). Fields added

@@ -396,8 +396,9 @@ def compare_table(results: Path, labels: list[str]) -> str:
 
 def best_table(results: Path, env_steps: int = 100_000) -> str:
     """``--best``: each game's highest final return over every label's kept runs of
-    ``env_steps`` agent steps (the ablation's shorter runs and probes of fewer steps are left
-    out), with the label and seed that scored it.
+    ``env_steps`` agent steps with their final evaluation (the ablation's shorter runs, probes
+    of fewer steps and runs without ``eval.json`` are left out), with the label and seed that
+    scored it.
 
     The seeds are picked after the fact, so the row is an upper envelope of what has been
     measured, not a score of any one agent; its DQN-normalised mean bounds what choosing among
@@ -412,8 +413,8 @@ def best_table(results: Path, env_steps: int = 100_000) -> str:
     for label, by_game in runs.items():
         for game, records in by_game.items():
             for r in records:
-                if r.total_env_steps != env_steps or r.env_steps != env_steps:
-                    continue
+                if r.total_env_steps != env_steps or r.env_steps != env_steps or r.is_fallback:
+                    continue  # a shorter run, or one without its 32-episode eval.json
                 counts[game] = counts.get(game, 0) + 1
                 if game not in best or r.score > best[game][0]:
                     best[game] = (r.score, label, r.seed)

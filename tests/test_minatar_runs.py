@@ -269,6 +269,7 @@ def test_best_picks_each_games_highest_100k_run_over_every_label(runner, tmp_pat
         ("main", "Freeway", 0, 20.0, 100_000),
         ("probe", "Freeway", 0, 30.0, 30_000),  # fewer steps: not a 100k run
         ("ablation/full", "Freeway", 0, 40.0, 100_000),  # the ablation is left out
+        ("no-eval", "Freeway", 0, 45.0, 100_000),  # no eval.json: no 32-episode final score
     ]:
         env_id = f"MinAtar/{game}-v0"
         write_run(
@@ -279,6 +280,7 @@ def test_best_picks_each_games_highest_100k_run_over_every_label(runner, tmp_pat
             score,
             "minatar",
             total_env_steps=steps,
+            with_eval=label != "no-eval",
         )
     lines = runner.best_table(tmp_path).splitlines()
     breakout = games["Breakout"].dqn_normalized(11.0)

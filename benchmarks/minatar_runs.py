@@ -322,6 +322,11 @@ def ablation_runs(root: Path) -> dict[str, dict[str, list]]:
     return label_runs({label: root / label for label in ABLATIONS})
 
 
+def _mean_over_all(normalised: list[float], num_games: int) -> str:
+    """The DQN-normalised mean as a table cell, "–" unless all ``num_games`` games are in it."""
+    return f"{np.mean(normalised):.3f}" if len(normalised) == num_games else "–"
+
+
 def comparison_table(runs: dict[str, dict[str, list]], baseline: str) -> str:
     """Final returns per game (columns) and label (rows), as markdown; each label's change from
     ``baseline``'s mean, and the DQN-normalised mean of labels that have every game."""
@@ -353,7 +358,7 @@ def comparison_table(runs: dict[str, dict[str, list]], baseline: str) -> str:
             cells.append(f"{text} (n={len(scores)}: {per_seed})")
             normalised.append(minatar_games()[game].dqn_normalized(float(scores.mean())))
         # a mean over fewer games than the other rows' would not compare with them
-        mean = f"{np.mean(normalised):.3f}" if len(normalised) == len(games) else "–"
+        mean = _mean_over_all(normalised, len(games))
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {mean} |")
     return "\n".join(lines)
 
@@ -408,17 +413,16 @@ def best_table(results: Path, env_steps: int = 100_000) -> str:
 
     folders = {p.name: p for p in sorted(results.iterdir()) if p.is_dir() and p.name != "ablation"}
     runs = label_runs(folders)
-    best: dict[str, tuple[float, str, int]] = {}
-    counts: dict[str, int] = {}
+    kept: dict[str, list[tuple[float, str, int]]] = {}  # game -> (score, label, seed)
     for label, by_game in runs.items():
         for game, records in by_game.items():
-            for r in records:
-                if r.total_env_steps != env_steps or r.env_steps != env_steps or r.is_fallback:
-                    continue  # a shorter run, or one without its 32-episode eval.json
-                counts[game] = counts.get(game, 0) + 1
-                if game not in best or r.score > best[game][0]:
-                    best[game] = (r.score, label, r.seed)
-    if not best:
+            kept.setdefault(game, []).extend(
+                (r.score, label, r.seed)
+                for r in records  # not a shorter run, nor one without its 32-episode eval.json
+                if r.total_env_steps == env_steps == r.env_steps and not r.is_fallback
+            )
+    kept = {game: found for game, found in kept.items() if found}
+    if not kept:
         raise SystemExit(f"no kept runs of {env_steps} agent steps under {results}")
     games = minatar_games()
     lines = [
@@ -427,16 +431,17 @@ def best_table(results: Path, env_steps: int = 100_000) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     normalised = []
-    for game in [g for g in games if g in best]:
-        score, label, seed = best[game]
+    for game in [g for g in games if g in kept]:
+        score, label, seed = max(kept[game], key=lambda run: run[0])
         ref = games[game]
         normalised.append(ref.dqn_normalized(score))
         lines.append(
-            f"| {game} | {counts[game]} | {score:.2f} | {label}, s{seed} | {normalised[-1]:.3f} "
-            f"| ~{ref.dqn_5m:g} | {'yes' if score >= ref.dqn_5m else 'no'} |"
+            f"| {game} | {len(kept[game])} | {score:.2f} | {label}, s{seed} | "
+            f"{normalised[-1]:.3f} | ~{ref.dqn_5m:g} | {'yes' if score >= ref.dqn_5m else 'no'} |"
         )
-    mean = f"{np.mean(normalised):.3f}" if len(normalised) == len(games) else "–"
-    lines.append(f"| mean over {len(normalised)} games | {sum(counts.values())} | | | {mean} | | |")
+    total = sum(len(found) for found in kept.values())
+    mean = _mean_over_all(normalised, len(games))
+    lines.append(f"| mean over {len(normalised)} games | {total} | | | {mean} | | |")
     return "\n".join(lines)
 
 
